@@ -1,0 +1,113 @@
+"""The backbone: structure, shapes, gradients and the text path."""
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import untrained_model
+from torch.utils.flop_counter import FlopCounterMode
+
+from textpromptir.model import SIZES, ModelConfig, TextPromptIR
+from textpromptir.model.attention import TransposedAttention
+from textpromptir.model.block import IntegratedTransformerBlock
+from textpromptir.model.feedforward import GatedDconvFeedForward
+from textpromptir.model.norm import LayerNorm2d
+
+
+def parameters_used_in_forward(model: torch.nn.Module, image: torch.Tensor, text: torch.Tensor) -> int:
+    """Count the parameters that a forward pass reaches (they receive a gradient)."""
+    model.zero_grad(set_to_none=True)
+    model(image, text).sum().backward()
+    return sum(p.numel() for p in model.parameters() if p.grad is not None)
+
+
+def test_paper_size_has_the_papers_structure():
+    config = SIZES["paper"]
+    model = TextPromptIR(config)
+    assert [len(stage.blocks) for stage in model.encoders] + [len(model.latent.blocks)] == [4, 6, 6, 8]
+    assert [len(stage.blocks) for stage in model.decoders] == [6, 6, 4]  # levels 3, 2, 1
+    assert len(model.refinement.blocks) == 4
+    assert [stage.blocks[0].imta.body.heads for stage in model.encoders] == [1, 2, 4]
+    assert model.latent.blocks[0].imta.body.heads == 8
+    assert [stage.blocks[0].imta.norm.weight.numel() for stage in model.encoders] == [48, 96, 192]
+    assert model.latent.blocks[0].igfn.body.project.in_channels == int(384 * 2.66)
+    # The official release's sentence vectors are 768-d (BERT-base); ours are 384-d.
+    image, text = torch.rand(1, 3, 16, 16), torch.randn(1, 768)
+    used = parameters_used_in_forward(TextPromptIR(dataclasses.replace(config, text_dim=768)), image, text)
+    assert used == pytest.approx(39.9e6, rel=0.01)
+    ours = parameters_used_in_forward(model, image, torch.randn(1, 384))
+    assert ours == pytest.approx(39.48e6, rel=0.01)
+
+
+def test_every_parameter_learns():
+    model = untrained_model().train()
+    image, text = torch.rand(2, 3, 32, 32), torch.randn(2, 384)
+    model(image, text).abs().mean().backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert silent == []
+
+
+def test_untrained_network_is_the_identity():
+    model = TextPromptIR(SIZES["lite"]).eval()
+    image = torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        assert torch.equal(model(image, torch.randn(1, 384)), image)
+
+
+@pytest.mark.parametrize("channels, heads", [(16, 1), (64, 4)])
+def test_blocks_keep_the_shape(channels, heads):
+    x = torch.randn(2, channels, 12, 20)
+    prompt = torch.randn(2, 384)
+    assert TransposedAttention(channels, heads)(x).shape == x.shape
+    assert GatedDconvFeedForward(channels, 2.66)(x).shape == x.shape
+    assert IntegratedTransformerBlock(channels, heads, 2.66, 384)(x, prompt).shape == x.shape
+
+
+def test_attention_cost_grows_linearly_with_pixels():
+    attention = TransposedAttention(16, 2)
+
+    def macs(height: int, width: int) -> int:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            attention(torch.randn(1, 16, height, width))
+        return counter.get_total_flops()
+
+    assert macs(64, 128) == 2 * macs(64, 64)  # pixel attention would be 4x
+
+
+def test_layer_norm_matches_torch_and_keeps_channels_last():
+    norm = LayerNorm2d(8)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (8,), norm.weight, norm.bias).permute(0, 3, 1, 2)
+    out = norm(x)
+    torch.testing.assert_close(out, expected)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_text_embedding_steers_every_level():
+    model = untrained_model()
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        a = model(image, torch.randn(1, 384))
+        b = model(image, torch.randn(1, 384))
+    assert (a - b).abs().mean() > 1e-3
+
+
+def test_a_batch_mixes_prompts_independently():
+    model = untrained_model()
+    images, texts = torch.rand(2, 3, 16, 16), torch.randn(2, 384)
+    with torch.no_grad():
+        batched = model(images, texts)
+        single = model(images[1:], texts[1:])
+    torch.testing.assert_close(batched[1:], single, rtol=1e-4, atol=1e-5)
+
+
+def test_config_rejects_heads_that_do_not_divide_channels():
+    with pytest.raises(ValueError, match="heads"):
+        ModelConfig(width=12, blocks=(1, 1, 1, 1), heads=(5, 2, 4, 8), refinement_blocks=0)
+
+
+def test_config_round_trips_through_json():
+    config = SIZES["lite"]
+    assert ModelConfig.from_json(config.to_json()) == config

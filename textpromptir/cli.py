@@ -1,0 +1,150 @@
+"""The `textpromptir` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import ImageError, TextPromptIRError
+
+USAGE_ERROR = 2  # argparse's own exit code for bad arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except TextPromptIRError as error:
+        print(f"textpromptir: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(
+            "textpromptir: interrupted; files written so far are complete, the others were not written.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textpromptir", description="Image restoration guided by a text prompt.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore images as a prompt asks",
+        description=_RESTORE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="PNG, JPEG, TIFF or WebP files")
+    restore.add_argument("-p", "--prompt", required=True, help='what to fix, e.g. "remove the rain streaks"')
+    where = restore.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", type=Path, metavar="OUT", help="output file (one input only)")
+    where.add_argument("--out-dir", type=Path, metavar="DIR", help="folder for the outputs (same file names)")
+    restore.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    restore.add_argument(
+        "--tile",
+        type=_tile_size,
+        default=None,
+        metavar="N",
+        help="largest tile side in pixels, 0 for no tiling (default 512)",
+    )
+    restore.add_argument("--weights", type=Path, metavar="PATH", help="backbone weights (.safetensors)")
+    restore.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    restore.set_defaults(run=_restore)
+
+    init = commands.add_parser("init-weights", help="write untrained backbone weights (the start of training)")
+    init.add_argument("path", type=Path)
+    init.add_argument("--size", default="lite", choices=("lite", "paper"))
+    init.add_argument("--seed", type=int, default=0)
+    init.set_defaults(run=_init_weights)
+    return parser
+
+
+def _tile_size(text: str) -> int:
+    from .tiling import MIN_TILE
+
+    if not text.isdigit() or 0 < int(text) < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"use 0 (no tiling) or at least {MIN_TILE} pixels, not {text!r}")
+    return int(text)
+
+
+_RESTORE_HELP = """\
+Restore images as the prompt asks and write the results.
+
+Without -o or --out-dir, photo.jpg is written as photo.restored.jpg beside it.
+Exit codes: 0 done, 2 bad arguments or prompt, 3 unreadable or unsupported
+image, 4 weights or device problem, 5 out of memory, 130 interrupted."""
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    if args.output is not None:
+        if len(args.inputs) > 1:
+            raise _UsageError("-o names one output file; with several inputs use --out-dir DIR.")
+        return [args.output]
+    if args.out_dir is not None:
+        return [args.out_dir / path.name for path in args.inputs]
+    return [path.with_name(f"{path.stem}.restored{path.suffix}") for path in args.inputs]
+
+
+class _UsageError(TextPromptIRError):
+    exit_code = USAGE_ERROR
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .images import read_photo, write_photo
+    from .restore import Restorer
+    from .text import check_prompt, embed_prompt
+
+    prompt = check_prompt(args.prompt)
+    outputs = _outputs(args)
+    for source in args.inputs:
+        if not source.is_file():
+            raise ImageError(f"{source}: no such file.")
+    for source, target in zip(args.inputs, outputs, strict=True):
+        if source.resolve() == target.resolve():
+            raise _UsageError(f"{target} would overwrite its input; choose another output name.")
+    kwargs = {} if args.tile is None else {"tile": args.tile}
+    restorer = Restorer.load(args.weights, args.device, **kwargs)
+    embed_prompt(prompt)  # load the text encoder before the first progress bar
+    for source, target in zip(args.inputs, outputs, strict=True):
+        photo = read_photo(source)
+        bar = None if args.quiet else ProgressBar(source.name)
+        restored = restorer.restore(photo.pixels, prompt, progress=bar)
+        write_photo(target, restored, photo)
+        if bar is not None:
+            bar.finish(target)
+    return 0
+
+
+def _init_weights(args: argparse.Namespace) -> int:
+    from .weights import initialise_weights
+
+    model = initialise_weights(args.path, args.size, args.seed)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"wrote untrained {args.size} weights ({parameters / 1e6:.2f} M parameters) to {args.path}")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn in place on a terminal."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width = label, width
+        self.started = time.monotonic()
+        self.interactive = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = round(self.width * done / total)
+        elapsed = time.monotonic() - self.started
+        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} tiles {elapsed:.1f}s"
+        if self.interactive:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif done == total:
+            print(line, file=sys.stderr)
+
+    def finish(self, target: Path) -> None:
+        end = "\n" if self.interactive else ""
+        print(f"{end}wrote {target}", file=sys.stderr)
