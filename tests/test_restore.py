@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import photo_like, psnr
 
-from textpromptir.errors import Cancelled, ImageError, PromptError, WeightsError
+from textpromptir.errors import Cancelled, DeviceError, ImageError, PromptError, WeightsError
 from textpromptir.restore import Restorer, pick_device
 from textpromptir.weights import initialise_weights
 
@@ -118,5 +118,5 @@ def test_weights_of_another_model_are_explained(tmp_path):
 def test_auto_device_is_the_cpu_here_and_missing_gpus_are_explained():
     if not torch.cuda.is_available():
         assert pick_device("auto").type in ("cpu", "mps")
-        with pytest.raises(WeightsError, match="CUDA"):
+        with pytest.raises(DeviceError, match="CUDA"):
             pick_device("cuda")

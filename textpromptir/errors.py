@@ -19,6 +19,10 @@ class WeightsError(TextPromptIRError):
     exit_code = 4
 
 
+class DeviceError(TextPromptIRError):
+    exit_code = 4  # like weights: the model cannot be loaded as asked
+
+
 class OutOfMemory(TextPromptIRError):
     exit_code = 5
 

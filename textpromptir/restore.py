@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from . import tiling
-from .errors import Cancelled, ImageError, OutOfMemory, WeightsError
+from .errors import Cancelled, DeviceError, ImageError, OutOfMemory, WeightsError
 from .model import TextPromptIR
 from .text import embed_prompt
 from .weights import SHIPPED_WEIGHTS, load_model
@@ -33,14 +33,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if requested == "cuda" and not cuda:
-        raise WeightsError(
+        raise DeviceError(
             "CUDA was requested but PyTorch sees no CUDA GPU: check the NVIDIA driver, "
             "or that the CUDA build of torch is installed; --device cpu always works."
         )
     if requested == "mps" and not mps:
-        raise WeightsError("MPS (Apple GPU) was requested but is not available here; use --device cpu.")
+        raise DeviceError("MPS (Apple GPU) was requested but is not available here; use --device cpu.")
     if requested not in ("cpu", "cuda", "mps"):
-        raise WeightsError(f"Unknown device {requested!r}: use auto, cpu, cuda or mps.")
+        raise DeviceError(f"Unknown device {requested!r}: use auto, cpu, cuda or mps.")
     return torch.device(requested)
 
 

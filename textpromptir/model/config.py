@@ -53,6 +53,6 @@ SIZES: dict[str, ModelConfig] = {
     # The paper's backbone (Restormer widths, text in every block). For GPUs.
     "paper": ModelConfig(width=48, blocks=(4, 6, 6, 8), heads=(1, 2, 4, 8), refinement_blocks=4),
     # What we ship for laptops: <= 5 s per megapixel on 2 CPU cores, tiling
-    # included (1.85 M parameters, 65 GMAC per megapixel; benchmarks/engine_speed.py).
-    "lite": ModelConfig(width=16, blocks=(1, 1, 1, 2), heads=(1, 2, 4, 8), refinement_blocks=0),
+    # included (1.53 M parameters, 48.5 GMAC per megapixel; benchmarks/engine_speed.py).
+    "lite": ModelConfig(width=14, blocks=(1, 1, 1, 2), heads=(1, 2, 4, 8), refinement_blocks=0),
 }
