@@ -157,3 +157,10 @@ def test_out_of_memory_suggests_tiles(tmp_path, weights_file):
         "use smaller tiles, for example --tile 512."
     ]
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_prompt_that_names_no_restoration_is_refused(photo, weights_file, capsys):
+    assert run("restore", photo, "-p", "add a dragon", "--weights", weights_file) == 2
+    line = error_line(capsys)
+    assert 'Nothing to restore was found in "add a dragon"' in line and "rain streaks" in line
+    assert not photo.with_name("photo.restored.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     restore.set_defaults(run=_restore)
 
+    understand = commands.add_parser(
+        "understand", help="show what a prompt asks to restore", description="Show what a prompt asks to restore."
+    )
+    understand.add_argument("prompt")
+    understand.add_argument("--json", action="store_true", help="print JSON, with the 384-d embedding")
+    understand.set_defaults(run=_understand)
+
     init = commands.add_parser("init-weights", help="write untrained backbone weights (the start of training)")
     init.add_argument("path", type=Path)
     init.add_argument("--size", default="lite", choices=("lite", "paper"))
@@ -96,9 +104,9 @@ class _UsageError(TextPromptIRError):
 def _restore(args: argparse.Namespace) -> int:
     from .images import read_photo, write_photo
     from .restore import Restorer
-    from .text import check_prompt, embed_prompt
+    from .text import understand
 
-    prompt = check_prompt(args.prompt)
+    prompt = understand(args.prompt).prompt  # refuse a prompt before any work
     outputs = _outputs(args)
     for source in args.inputs:
         if not source.is_file():
@@ -108,7 +116,6 @@ def _restore(args: argparse.Namespace) -> int:
             raise _UsageError(f"{target} would overwrite its input; choose another output name.")
     kwargs = {} if args.tile is None else {"tile": args.tile}
     restorer = Restorer.load(args.weights, args.device, **kwargs)
-    embed_prompt(prompt)  # load the text encoder before the first progress bar
     for source, target in zip(args.inputs, outputs, strict=True):
         photo = read_photo(source)
         bar = None if args.quiet else ProgressBar(source.name)
@@ -116,6 +123,24 @@ def _restore(args: argparse.Namespace) -> int:
         write_photo(target, restored, photo)
         if bar is not None:
             bar.finish(target)
+    return 0
+
+
+def _understand(args: argparse.Namespace) -> int:
+    from .text import understand
+
+    found = understand(args.prompt)
+    if args.json:
+        answer = {
+            "prompt": found.prompt,
+            "tasks": list(found.tasks),
+            "confidences": found.confidences,
+            "strength": found.strength,
+            "embedding": [round(value, 6) for value in found.embedding.tolist()],
+        }
+        print(json.dumps(answer))
+    else:
+        print(found.describe())
     return 0
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from . import tiling
 from .errors import Cancelled, DeviceError, ImageError, OutOfMemory, WeightsError
 from .model import TextPromptIR
-from .text import embed_prompt
+from .text import understand
 from .weights import SHIPPED_WEIGHTS, load_model
 
 # Tiles of up to 512 x 512 were the fastest on the CPU (their activations
@@ -101,7 +101,7 @@ class Restorer:
         and OutOfMemory with advice when a tile does not fit.
         """
         rgb, alpha, scale = _split(image)
-        text = embed_prompt(prompt).to(self.device)[None]  # (1, 384)
+        text = understand(prompt).embedding.to(self.device)[None]  # (1, 384)
         tile = self.tile if tile is None else tile
         if 0 < tile < tiling.MIN_TILE:
             raise ValueError(f"tile must be 0 (no tiling) or at least {tiling.MIN_TILE} pixels, not {tile}")
