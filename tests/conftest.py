@@ -53,8 +53,3 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     base += ((x // 64 + y // 64) % 2)[..., None] * 0.1  # hard edges
     base += rng.normal(0, 0.03, base.shape)  # fine texture
     return np.clip(np.rint(base * 255), 0, 255).astype(np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)

@@ -53,6 +53,12 @@ def test_strength_words_are_read():
     assert understand("remove the haze").strength is None
 
 
+def test_tasks_are_the_corpus_degradations():
+    from textpromptir.instructions import DEGRADATIONS
+
+    assert text.TASKS == DEGRADATIONS
+
+
 def test_describe_names_tasks_with_confidence():
     description = understand("remove the rain streaks").describe()
     assert description.startswith("rain streaks ") and description.endswith("%")

@@ -4,9 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import photo_like, psnr
+from conftest import photo_like
 
 from textpromptir import tiling
+from textpromptir.metrics import psnr
 
 
 @pytest.mark.parametrize("length", [1, 7, 512, 513, 1000, 1024, 4000, 6001])
