@@ -205,7 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     corpus = read_corpus(args.corpus)
     if args.command == "train":
         started = time.perf_counter()
