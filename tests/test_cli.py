@@ -6,11 +6,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import photo_like
 from PIL import Image
 
 from textpromptir.cli import main
 from textpromptir.images import encode_png16, read_photo
+
+from conftest import photo_like
 
 
 @pytest.fixture

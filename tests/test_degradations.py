@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import photo_like
 
 from textpromptir import degradations as d
 from textpromptir.metrics import psnr
+
+from conftest import photo_like
 
 CLEAN = photo_like(96, 128).astype(np.float32) / 255
 

