@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--root", type=Path, default=Path("data"), help="where the pools go (default ./data)")
     fetch.set_defaults(run=_data_fetch)
 
+    train = commands.add_parser("train", help="train the restoration backbone (resumable)")
+    train.add_argument("--config", type=Path, help="JSON file of TrainConfig settings")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--run-dir")
+    train.add_argument("--data-root")
+    train.add_argument("--start-from", help="weights to begin with when the run directory is empty")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM per degradation on the validation pool")
+    evaluate.add_argument("--weights", type=Path, required=True)
+    evaluate.add_argument("--data-root", type=Path, default=Path("data"))
+    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    evaluate.set_defaults(run=_evaluate)
+
     init = commands.add_parser("init-weights", help="write untrained backbone weights (the start of training)")
     init.add_argument("path", type=Path)
     init.add_argument("--size", default="lite", choices=("lite", "paper"))
@@ -160,6 +176,25 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
     fetch(args.root, log=lambda line: print(line, file=sys.stderr))
     print(f"manifest: {args.root / 'manifest.jsonl'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    overrides = {key: getattr(args, key) for key in ("steps", "run_dir", "data_root", "start_from", "device")}
+    state = train(TrainConfig.load(args.config, **overrides), log=lambda line: print(line, flush=True))
+    print(f"latest state: {state}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, markdown, to_json
+
+    rows = evaluate(args.weights, args.data_root, args.device)
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(to_json(rows))
     return 0
 
 

@@ -1,0 +1,92 @@
+"""Training and evaluation, end to end on a tiny pool."""
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+
+from textpromptir.data import Photo
+from textpromptir.evaluate import evaluate, markdown, ssim
+from textpromptir.train import TrainConfig, learning_rate_at, train
+from textpromptir.weights import initialise_weights
+
+from conftest import photo_like
+
+
+@pytest.fixture
+def pool(tmp_path):
+    root = tmp_path / "data"
+    rows = []
+    for index, split in enumerate(["train", "train", "val", "val"]):
+        path = root / "photos" / split / f"photo{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo_like(160, 200, seed=index)).save(path)
+        rows.append(Photo(str(path.relative_to(root)), split, "test", "CC0-1.0", 200, 160, 0, "0"))
+    (root / "manifest.jsonl").write_text("".join(json.dumps(asdict(row)) + "\n" for row in rows))
+    return root
+
+
+def steps_in(path) -> int:
+    with safe_open(str(path), framework="pt") as handle:
+        return int(handle.metadata()["trained_steps"])
+
+
+def test_training_runs_saves_and_resumes(tmp_path, pool):
+    config = TrainConfig(steps=3, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"), log_every=1)
+    logged = []
+    state = train(config, log=logged.append)
+    assert steps_in(state) == 3 and (tmp_path / "run" / "optimizer.safetensors").is_file()
+    assert any(line.startswith("step 3/3 L1") for line in logged)
+    config.steps = 5
+    logged.clear()
+    train(config, log=logged.append)
+    assert "from step 3" in logged[0] and steps_in(state) == 5
+    # A new machine: only the committed state file, no run directory.
+    fresh = TrainConfig(
+        steps=6, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "new"), start_from=str(state)
+    )
+    logged.clear()
+    train(fresh, log=logged.append)
+    assert "from step 5" in logged[0]
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(steps=1000, warmup_steps=100, learning_rate=1e-3, min_learning_rate=0.0)
+    assert learning_rate_at(0, config) == pytest.approx(1e-5)
+    assert learning_rate_at(99, config) == pytest.approx(1e-3)
+    assert learning_rate_at(550, config) == pytest.approx(5e-4)
+    assert learning_rate_at(1000, config) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_config_files_are_checked(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"steps": 10, "batchsize": 4}))
+    with pytest.raises(ValueError, match="batchsize"):
+        TrainConfig.load(path)
+    path.write_text(json.dumps({"steps": 10}))
+    assert TrainConfig.load(path, run_dir="x", device=None).steps == 10
+
+
+def test_ssim_is_one_for_equal_images_and_falls_with_noise():
+    image = photo_like(64, 64).astype(np.float32) / 255
+    noisy = np.clip(image + np.random.default_rng(0).normal(0, 0.1, image.shape), 0, 1).astype(np.float32)
+    assert ssim(image, image) == pytest.approx(1.0)
+    assert ssim(noisy, image) < 0.9
+
+
+def test_evaluation_of_the_identity_model_scores_the_input(tmp_path, pool):
+    weights = tmp_path / "identity.safetensors"
+    initialise_weights(weights)  # untrained: returns its input
+    rows = evaluate(weights, pool, "cpu")
+    assert [row.case for row in rows] == [
+        "noise sigma 15", "noise sigma 25", "noise sigma 50", "rain", "haze", "blur", "low_light", "jpeg",
+        "noise sigma 25",
+    ]  # fmt: skip
+    assert rows[-1].prompt == "remove the rain streaks"  # the steering check
+    for row in rows:
+        assert row.photos == 2 and row.psnr == pytest.approx(row.input_psnr, abs=0.05)
+    assert rows[0].input_psnr > rows[1].input_psnr > rows[2].input_psnr
+    assert "| haze | remove the haze | 2 |" in markdown(rows)

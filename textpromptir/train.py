@@ -1,0 +1,246 @@
+"""Train the restoration backbone: `textpromptir train [--config FILE]`.
+
+Each step draws photo patches from the training pool, degrades them with one
+degradation or a combination, and pairs each with the embedding of a real
+instruction for exactly those degradations, drawn from the training split of
+our corpus, so the backbone learns from the wording users type. L1 loss,
+AdamW with linear warm-up and cosine decay, channels_last, bf16 autocast on
+CUDA, data-parallel under `torchrun`. The run directory holds the latest
+state (fp16 weights and the step, `state.safetensors`, small enough to
+commit) and the optimiser (`optimizer.safetensors`); a run resumes from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .data import read_manifest
+from .degradations import DEGRADATIONS, degrade
+from .instructions import DEFAULT_PATH as CORPUS_PATH
+from .instructions import read_corpus
+from .model import SIZES, TextPromptIR
+from .restore import half_precision, pick_device
+from .weights import load_model, save_weights
+
+HAZE_CONTEXT = 3  # haze patches are cut this many times larger and shrunk: haze is a global effect
+
+
+@dataclass
+class TrainConfig:
+    size: str = "lite"
+    steps: int = 20_000
+    batch: int = 8  # per process
+    patch: int = 96
+    learning_rate: float = 2e-4
+    min_learning_rate: float = 1e-6
+    warmup_steps: int = 500
+    weight_decay: float = 1e-4
+    tasks: list[str] = field(default_factory=lambda: list(DEGRADATIONS))
+    combination_share: float = 0.2  # share of samples with two degradations at once
+    longest_side: int = 1536  # photos are shrunk to this: less memory, less source noise
+    data_root: str = "data"
+    run_dir: str = "runs/lite"
+    start_from: str | None = None  # a state or weights file to continue from when the run directory is empty
+    checkpoint_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> TrainConfig:
+        values = json.loads(Path(path).read_text()) if path else {}
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown settings in {path}: {sorted(unknown)}")
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def learning_rate_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return config.min_learning_rate + (config.learning_rate - config.min_learning_rate) * cosine
+
+
+class PromptBank:
+    """Embeddings of every training instruction, grouped by the exact set of degradations it names."""
+
+    def __init__(self, tasks: list[str]) -> None:
+        from .text import prompt_encoder
+
+        corpus = [item for item in read_corpus(CORPUS_PATH) if item.split == "train" and item.labels]
+        corpus = [item for item in corpus if set(item.labels) <= set(tasks)]
+        encoder = prompt_encoder()
+        self.embeddings: dict[tuple[str, ...], torch.Tensor] = {}
+        with torch.inference_mode():
+            for labels in sorted({item.labels for item in corpus}):
+                texts = [item.text for item in corpus if item.labels == labels]
+                pooled, _, _ = encoder(encoder.tokenize(texts))
+                self.embeddings[labels] = F.normalize(pooled, dim=-1).clone()
+        self.singles = [labels for labels in self.embeddings if len(labels) == 1]
+        self.pairs = [labels for labels in self.embeddings if len(labels) == 2]
+
+    def draw(self, rng: random.Random, combination_share: float) -> tuple[tuple[str, ...], torch.Tensor]:
+        pool = self.pairs if self.pairs and rng.random() < combination_share else self.singles
+        labels = rng.choice(pool)
+        prompts = self.embeddings[labels]
+        return labels, prompts[rng.randrange(len(prompts))]
+
+
+@functools.lru_cache(maxsize=2)
+def prompt_bank(tasks: tuple[str, ...]) -> PromptBank:
+    """Encoding the corpus takes seconds: once per process."""
+    return PromptBank(list(tasks))
+
+
+def load_photos(root: Path, longest_side: int) -> list[np.ndarray]:
+    photos = []
+    for entry in read_manifest(root, "train"):
+        with Image.open(root / entry.path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((longest_side, longest_side), Image.LANCZOS)
+            photos.append(np.asarray(image))
+    if not photos:
+        raise RuntimeError(f"no training photos in {root}: run `textpromptir data fetch --root {root}`")
+    return photos
+
+
+def sample_pair(
+    photos: list[np.ndarray], labels: tuple[str, ...], patch: int, rng: random.Random
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clean patch and its degraded twin, (patch, patch, 3) float32 each."""
+    photo = rng.choice(photos)
+    side = patch * HAZE_CONTEXT if "haze" in labels else patch
+    side = min(side, *photo.shape[:2])
+    top, left = rng.randrange(photo.shape[0] - side + 1), rng.randrange(photo.shape[1] - side + 1)
+    crop = Image.fromarray(photo[top : top + side, left : left + side])
+    if side != patch:
+        crop = crop.resize((patch, patch), Image.LANCZOS)
+    clean = np.asarray(crop, np.float32) / 255
+    clean = np.rot90(clean, rng.randrange(4))
+    if rng.random() < 0.5:
+        clean = clean[:, ::-1]
+    clean = np.ascontiguousarray(clean)
+    return clean, degrade(clean, labels, seed=rng.getrandbits(32))
+
+
+def batches(photos, bank: PromptBank, config: TrainConfig, rng: random.Random) -> Iterator[tuple]:
+    while True:
+        clean, degraded, texts = [], [], []
+        for _ in range(config.batch):
+            labels, embedding = bank.draw(rng, config.combination_share)
+            target, source = sample_pair(photos, labels, config.patch, rng)
+            clean.append(target)
+            degraded.append(source)
+            texts.append(embedding)
+        to_tensor = lambda images: torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # noqa: E731
+        yield to_tensor(degraded), to_tensor(clean), torch.stack(texts)
+
+
+def save_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, step: int, run_dir: Path) -> None:
+    """The latest state, replacing the previous one: fp16 weights and the step; the optimiser beside it."""
+    save_weights(model, run_dir / "state.tmp", trained_steps=str(step))
+    os.replace(run_dir / "state.tmp", run_dir / "state.safetensors")
+    moments = {}
+    for index, parameter in enumerate(model.parameters()):
+        for name, tensor in optimiser.state.get(parameter, {}).items():
+            if torch.is_tensor(tensor):
+                moments[f"{index}.{name}"] = tensor.detach().float().cpu().contiguous()
+    save_file(moments, str(run_dir / "optimizer.tmp"), metadata={"step": str(step)})
+    os.replace(run_dir / "optimizer.tmp", run_dir / "optimizer.safetensors")
+
+
+def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir: Path, start_from: str | None) -> int:
+    """Load the run's latest state (or else `start_from`) into `model`; return the step to continue from."""
+    state = run_dir / "state.safetensors"
+    if not state.is_file():
+        if not start_from:
+            return 0
+        state = Path(start_from)
+    model.load_state_dict(load_model(state).state_dict())
+    with safe_open(str(state), framework="pt") as handle:
+        step = int((handle.metadata() or {}).get("trained_steps", "0"))
+    moments_file = run_dir / "optimizer.safetensors"
+    if moments_file.is_file():
+        moments = load_file(str(moments_file))
+        for index, parameter in enumerate(model.parameters()):
+            entries = {key.split(".", 1)[1]: value for key, value in moments.items() if key.split(".")[0] == str(index)}
+            if entries:
+                optimiser.state[parameter] = {name: value.to(parameter.device) for name, value in entries.items()}
+    return step
+
+
+def train(config: TrainConfig, log=print) -> Path:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank = dist.get_rank()
+    device = pick_device(config.device)
+    if device.type == "cuda" and distributed:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    precision = half_precision(device)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+
+    torch.manual_seed(config.seed)
+    model = TextPromptIR(SIZES[config.size]).to(device, memory_format=torch.channels_last).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    step = restore_state(model, optimiser, run_dir, config.start_from)
+    network = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+
+    rng = random.Random(config.seed * 1000 + rank * 7919 + step)  # a resumed run draws new samples
+    photos = load_photos(Path(config.data_root), config.longest_side)
+    bank = prompt_bank(tuple(config.tasks))
+    log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {config.batch}")
+    started, losses = time.perf_counter(), []
+    for degraded, clean, text in batches(photos, bank, config, rng):
+        if step >= config.steps:
+            break
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate_at(step, config)
+        degraded = degraded.to(device, memory_format=torch.channels_last)
+        clean = clean.to(device, memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=precision, enabled=precision is not None):
+            restored = network(degraded, text.to(device))
+        loss = F.l1_loss(restored.float(), clean)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        optimiser.step()
+        step += 1
+        losses.append(loss.item())
+        if rank == 0 and step % config.log_every == 0:
+            rate = len(losses) / (time.perf_counter() - started)
+            log(
+                f"step {step}/{config.steps} L1 {np.mean(losses[-config.log_every :]):.4f} "
+                f"lr {learning_rate_at(step, config):.2e} {rate:.2f} steps/s"
+            )
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_state(model, optimiser, step, run_dir)
+    if rank == 0:
+        save_state(model, optimiser, step, run_dir)
+    if distributed:
+        dist.destroy_process_group()
+    return run_dir / "state.safetensors"
