@@ -88,7 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-root", type=Path, default=Path("data"))
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    evaluate.add_argument(
+        "--no-peers", action="store_true", help="skip the comparison peers (FFDNet, dark channel prior, ...)"
+    )
+    evaluate.add_argument(
+        "--bm3d",
+        action="store_true",
+        help="also run BM3D (slow, about 90 s/MP; on the centre 256x256 of 8 photos; needs the bm3d package)",
+    )
     evaluate.set_defaults(run=_evaluate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the worker that the Krita and GIMP plugins talk to",
+        description="Keep the model loaded and serve the plugins over loopback (started by the plugins on demand).",
+    )
+    serve.add_argument("--weights", type=Path, metavar="PATH", help="backbone weights (default: the shipped ones)")
+    serve.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    serve.add_argument(
+        "--idle-timeout", type=float, default=900.0, metavar="SECONDS", help="exit after this long without work"
+    )
+    serve.set_defaults(run=_serve)
 
     init = commands.add_parser("init-weights", help="write untrained backbone weights (the start of training)")
     init.add_argument("path", type=Path)
@@ -191,11 +211,20 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, markdown, to_json
 
-    rows = evaluate(args.weights, args.data_root, args.device)
+    rows = evaluate(args.weights, args.data_root, args.device, with_peers=not args.no_peers, bm3d=args.bm3d)
     print(markdown(rows))
     if args.json:
         args.json.write_text(to_json(rows))
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .worker import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    return serve(str(args.weights) if args.weights else None, args.device, args.idle_timeout)
 
 
 def _init_weights(args: argparse.Namespace) -> int:

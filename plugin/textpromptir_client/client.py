@@ -1,0 +1,241 @@
+"""Talk to the worker: find it, start it when needed, authenticate, and run requests.
+
+Used from a background thread of the host (never its UI thread), except
+`Session.cancel`, which any thread may call while a restoration runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import protocol
+from .settings import Settings
+
+CONNECT_TIMEOUT = 5.0
+# Loading torch and the model takes seconds on a warm disk, longer on a cold one.
+START_TIMEOUT = 180.0
+LOG_LIMIT = 4 * 2**20  # the worker's log is kept below this, with one older copy
+
+
+class WorkerError(Exception):
+    """Something the user must read: `str()` is the message, `details` go to the log."""
+
+    def __init__(self, message: str, code: str = protocol.INTERNAL, details: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
+
+
+@dataclass
+class Image:
+    """Raw pixels as the host holds them: 4 channels of `sample_format`, in RGBA or BGRA order."""
+
+    pixels: bytes | bytearray | memoryview
+    width: int
+    height: int
+    sample_format: str  # u8, u16, f16 or f32
+    order: str = "RGBA"
+    mask: bytes | bytearray | memoryview | None = None  # width * height bytes, 255 = selected
+
+
+class Session:
+    """One authenticated connection to the worker."""
+
+    def __init__(self, sock: socket.socket, welcome: dict) -> None:
+        self.sock = sock
+        self.welcome = welcome
+        self._send_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def device(self) -> str:
+        return str(self.welcome.get("device", "?"))
+
+    def understand(self, prompt: str) -> dict:
+        """{tasks, confidences, strength, summary}; raises WorkerError(code "prompt") when refused."""
+        self._send({"type": "understand", "prompt": prompt})
+        return self._answer()[0]
+
+    def restore(
+        self,
+        image: Image,
+        prompt: str,
+        progress: Callable[[int, int], None] | None = None,
+        queued: Callable[[int], None] | None = None,
+    ) -> Image:
+        """Send the pixels, report progress, return the restored pixels in the same format and order."""
+        header = {
+            "type": "restore",
+            "prompt": prompt,
+            "width": image.width,
+            "height": image.height,
+            "format": image.sample_format,
+            "order": image.order,
+            "mask": image.mask is not None,
+        }
+        payload = bytes(image.pixels) + bytes(image.mask) if image.mask is not None else image.pixels
+        size = protocol.pixel_bytes(image.width, image.height, image.sample_format)
+        if len(payload) > protocol.MAX_PAYLOAD:
+            raise WorkerError(
+                f"This area is too large to restore at once ({image.width} x {image.height}, "
+                f"{size / 2**20:.0f} MiB): select a smaller part of the layer.",
+                protocol.TOO_LARGE,
+            )
+        self._send(header, payload)
+        while True:
+            answer, pixels = self._answer()
+            if answer["type"] == "progress" and progress is not None:
+                progress(int(answer["done"]), int(answer["total"]))
+            elif answer["type"] == "queued" and queued is not None:
+                queued(int(answer["position"]))
+            elif answer["type"] == "result":
+                return Image(pixels, int(answer["width"]), int(answer["height"]), answer["format"], answer["order"])
+
+    def cancel(self) -> None:
+        """Ask the worker to stop the running restoration after its current tile (safe from any thread)."""
+        with contextlib.suppress(WorkerError):  # the worker is gone: nothing left to cancel
+            self._send({"type": "cancel"})
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _send(self, header: dict, payload: bytes | bytearray | memoryview = b"") -> None:
+        if self._closed:
+            raise WorkerError("The connection to the worker is closed.", protocol.INTERNAL)
+        try:
+            with self._send_lock:
+                protocol.send(self.sock, header, payload)
+        except OSError as error:
+            raise _worker_lost(error) from error
+
+    def _answer(self) -> tuple[dict, bytearray]:
+        try:
+            header, payload = protocol.receive(self.sock)
+        except (OSError, protocol.ProtocolError) as error:
+            raise _worker_lost(error) from error
+        if header["type"] == "error":
+            raise WorkerError(
+                str(header.get("message", "The worker failed.")),
+                header.get("code", "internal"),
+                str(header.get("details", "")),
+            )
+        return header, payload
+
+
+def _worker_lost(error: Exception) -> WorkerError:
+    return WorkerError(
+        f"The TextPromptIR worker stopped answering (it may have crashed or been closed): {error}. "
+        f"Try again to start a new one; its log is {protocol.log_path()}.",
+        "worker_lost",
+    )
+
+
+def connect(settings: Settings, host_pid: int | None = None, start: bool = True) -> Session:
+    """A session with the running worker, starting one first if there is none (and `start`)."""
+    session = _connect_running(host_pid)
+    if session is not None:
+        return session
+    if not start:
+        raise WorkerError("The TextPromptIR worker is not running.", "no_worker")
+    process = start_worker(settings)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        exited = process.poll() is not None  # before connecting: a worker that lost a start race exits at once
+        session = _connect_running(host_pid)
+        if session is not None:
+            return session
+        if exited:
+            raise WorkerError(
+                f"The TextPromptIR worker could not start (exit code {process.returncode}). {_log_tail()}"
+                f"Run the installer again if this persists; the full log is {protocol.log_path()}.",
+                "no_worker",
+            )
+        time.sleep(0.2)
+    process.kill()
+    raise WorkerError(
+        f"The TextPromptIR worker did not start within {START_TIMEOUT:.0f} s; see {protocol.log_path()}.", "no_worker"
+    )
+
+
+def _connect_running(host_pid: int | None) -> Session | None:
+    info = protocol.read_info()
+    if info is None or not protocol.process_alive(int(info["pid"])):
+        return None
+    try:
+        sock = socket.create_connection(("127.0.0.1", int(info["port"])), timeout=CONNECT_TIMEOUT)
+    except OSError:
+        return None
+    try:
+        protocol.send(
+            sock, {"type": "hello", "token": info["token"], "version": protocol.VERSION, "host_pid": host_pid}
+        )
+        welcome, _ = protocol.receive(sock)
+    except (OSError, protocol.ProtocolError):
+        sock.close()
+        return None
+    if welcome["type"] == "error":
+        sock.close()
+        raise WorkerError(str(welcome.get("message")), welcome.get("code", protocol.INTERNAL))
+    sock.settimeout(None)
+    return Session(sock, welcome)
+
+
+def start_worker(settings: Settings) -> subprocess.Popen:
+    """Start `python -m textpromptir serve` detached from the host, its output going to the worker log."""
+    python = settings.python
+    if not python or not os.path.isfile(python):
+        raise WorkerError(
+            "TextPromptIR is not set up: the Python of its environment was not found "
+            f"({python or 'not configured'}). Run the installer again.",
+            "no_worker",
+        )
+    command = [python, "-m", "textpromptir", "serve", "--device", settings.device]
+    command += ["--idle-timeout", str(settings.idle_timeout)]
+    if settings.weights:
+        command += ["--weights", settings.weights]
+    # The host's own Python settings (Krita sets PYTHONPATH) must not leak into the project's venv.
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    log = protocol.log_path()
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if log.is_file() and log.stat().st_size > LOG_LIMIT:
+        os.replace(log, log.with_suffix(".log.old"))
+    detached: dict = {"start_new_session": True}
+    if sys.platform == "win32":
+        detached = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            close_fds=True,
+            **detached,
+        )
+    # Reap it when it exits, or it lingers as a zombie of the host until the host quits.
+    threading.Thread(target=process.wait, name="textpromptir-worker-reaper", daemon=True).start()
+    return process
+
+
+def _log_tail(lines: int = 6) -> str:
+    try:
+        tail = protocol.log_path().read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "Last lines of its log:\n" + "\n".join(tail) + "\n"

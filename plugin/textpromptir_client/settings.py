@@ -1,0 +1,68 @@
+"""The plugins' settings: which Python runs the worker, with which weights and device, and the prompt history.
+
+The installer writes them once; the dialog updates the history and the
+device. One JSON file per user, outside the hosts' folders, so Krita and
+GIMP share it and a plugin upgrade keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+HISTORY_LENGTH = 20
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def config_dir() -> Path:
+    override = os.environ.get("TEXTPROMPTIR_CONFIG_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "textpromptir"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "textpromptir"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "textpromptir"
+
+
+@dataclass
+class Settings:
+    python: str = ""  # the interpreter of the project's virtual environment (set by the installer)
+    weights: str = ""  # empty: the shipped weights
+    device: str = "auto"
+    idle_timeout: float = 900.0
+    history: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """The saved settings; defaults for anything missing or unreadable (a broken file must not block the user)."""
+        try:
+            saved = json.loads((path or settings_path()).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        known = {item.name for item in fields(cls)}
+        settings = (
+            cls(**{key: value for key, value in saved.items() if key in known}) if isinstance(saved, dict) else cls()
+        )
+        if settings.device not in DEVICES:
+            settings.device = "auto"
+        settings.history = [entry for entry in settings.history if isinstance(entry, str)][:HISTORY_LENGTH]
+        return settings
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or settings_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def remember(self, prompt: str) -> None:
+        """Put a prompt first in the history (once)."""
+        self.history = [prompt, *[entry for entry in self.history if entry != prompt][: HISTORY_LENGTH - 1]]
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
