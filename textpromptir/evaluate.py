@@ -5,7 +5,18 @@ validation photo is centre-cropped, degraded with a fixed seed and restored
 with a plain prompt for that degradation. Printed per degradation: PSNR and
 SSIM of the degraded input and of the restored result, and seconds per
 megapixel; plus the steering check, noisy photos restored with a rain prompt.
-Output: a Markdown table, and JSON with --json.
+
+With peers (the CLI's default), the same degraded photos are also restored by
+the comparison peers of `textpromptir.peers`, one row each under the row of
+their degradation: FFDNet colour and BM3D for noise (both given the true
+sigma), the dark channel prior for haze, the best of a few median and opening
+filters for rain (named in the row, the others' PSNR in its note), Zero-DCE++
+for low light. BM3D is slow (about 90 s/MP on one core), so it runs only when
+asked (`--bm3d`) and then only on the centre 256x256 of the first 8 validation
+crops: its row says so, and its input PSNR/SSIM are those of that subset. A
+peer whose optional package is missing is listed as skipped, with what to
+install. Output: a Markdown table, and JSON with --json (a list of rows; peer
+rows carry `method` and `note`, skipped ones null figures).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import degradations
+from . import degradations, peers
 from .data import read_manifest
 from .metrics import psnr
 from .restore import Restorer
@@ -36,6 +47,10 @@ PROMPTS = {
     "jpeg": "remove the JPEG artifacts",
 }
 WRONG_PROMPT = ("noise sigma 25", "remove the rain streaks")
+OURS = "TextPromptIR"
+BM3D_CROP, BM3D_PHOTOS = 256, 8  # BM3D's fixed subset: the centre 256x256 of the first 8 crops
+
+Restore = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -43,11 +58,21 @@ class Row:
     case: str
     prompt: str
     photos: int
-    input_psnr: float
-    input_ssim: float
-    psnr: float
-    ssim: float
-    seconds_per_mp: float
+    input_psnr: float | None
+    input_ssim: float | None
+    psnr: float | None
+    ssim: float | None
+    seconds_per_mp: float | None
+    method: str = OURS  # or the peer's name
+    note: str = ""  # peers: the subset, the filters tried, or why the peer was skipped
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    restore: Restore
+    crop: int | None = None  # evaluate on the centre crop x crop only
+    photos: int | None = None  # evaluate on the first n photos only
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,33 +104,118 @@ def load_validation(root: Path) -> list[np.ndarray]:
     for entry in read_manifest(root, "val"):
         with Image.open(root / entry.path) as image:
             rgb = np.asarray(image.convert("RGB"), np.float32) / 255
-        top, left = max((rgb.shape[0] - CROP) // 2, 0), max((rgb.shape[1] - CROP) // 2, 0)
-        crops.append(np.ascontiguousarray(rgb[top : top + CROP, left : left + CROP]))
+        crops.append(centre(rgb, CROP))
     return crops
 
 
-def evaluate_case(restorer: Restorer, photos: list[np.ndarray], case: str, prompt: str) -> Row:
+def centre(image: np.ndarray, size: int) -> np.ndarray:
+    top, left = max((image.shape[0] - size) // 2, 0), max((image.shape[1] - size) // 2, 0)
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def degrade_all(photos: list[np.ndarray], case: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clean, degraded) pairs; photo i is degraded with seed i, so every method sees the same input."""
     degrade = cases()[case]
+    return [(clean, degrade(clean, np.random.default_rng(index))) for index, clean in enumerate(photos)]
+
+
+def measure(pairs: list[tuple[np.ndarray, np.ndarray]], restore: Restore) -> tuple[float, ...]:
+    """Mean input PSNR and SSIM, restored PSNR and SSIM, and seconds per megapixel of `restore`."""
     scores, seconds, pixels = [], 0.0, 0
-    for index, clean in enumerate(photos):
-        degraded = degrade(clean, np.random.default_rng(index))
+    for clean, degraded in pairs:
         started = time.perf_counter()
-        restored = np.clip(restorer.restore(degraded, prompt), 0, 1)
+        restored = np.clip(restore(degraded), 0, 1)
         seconds += time.perf_counter() - started
         pixels += clean.shape[0] * clean.shape[1]
         scores.append(
             (psnr(degraded, clean, 1.0), ssim(degraded, clean), psnr(restored, clean, 1.0), ssim(restored, clean))
         )
-    means = np.mean(scores, axis=0)
-    return Row(case, prompt, len(photos), *map(float, means), seconds / (pixels / 1e6))
+    return (*map(float, np.mean(scores, axis=0)), seconds / (pixels / 1e6))
 
 
-def evaluate(weights: Path, data_root: Path, device: str = "auto") -> list[Row]:
+def evaluate_case(
+    restorer: Restorer, photos: list[np.ndarray], case: str, prompt: str, pairs: list | None = None
+) -> Row:
+    pairs = degrade_all(photos, case) if pairs is None else pairs
+    return Row(case, prompt, len(pairs), *measure(pairs, lambda image: restorer.restore(image, prompt)))
+
+
+def peers_for(case: str, device: str = "cpu", bm3d: bool = False) -> list[Peer | list[Peer] | Row]:
+    """The peers of one degradation case: a Peer, a list of candidates (the best is kept), or a skipped Row."""
+    if case.startswith("noise sigma "):
+        sigma = float(case.rsplit(" ", 1)[1])
+        found: list[Peer | list[Peer] | Row] = [
+            Peer("FFDNet colour (true sigma)", lambda image: peers.ffdnet(image, sigma, device))
+        ]
+        subset = f"centre {BM3D_CROP}x{BM3D_CROP} of the first {BM3D_PHOTOS} photos"
+        if bm3d:
+            found.append(
+                Peer(f"BM3D (true sigma; {subset})", lambda image: peers.bm3d(image, sigma), BM3D_CROP, BM3D_PHOTOS)
+            )
+        else:
+            found.append(skipped(case, "BM3D", "not run: slow (about 90 s/MP), pass --bm3d to run it on " + subset))
+        return found
+    if case == "haze":
+        return [Peer("dark channel prior", peers.dark_channel_prior)]
+    if case == "rain":
+        return [
+            [
+                Peer(f"median {size}x{size}", lambda image, size=size: peers.median_filter(image, size))
+                for size in (3, 5)
+            ]
+            + [Peer(f"opening {size}x{size}", lambda image, size=size: peers.opening(image, size)) for size in (3, 5)]
+        ]
+    if case == "low_light":
+        return [Peer("Zero-DCE++", lambda image: peers.zero_dce(image, device))]
+    return []
+
+
+def skipped(case: str, name: str, why: str) -> Row:
+    return Row(case, "", 0, None, None, None, None, None, method=name, note=why)
+
+
+def evaluate_peer(case: str, peer: Peer, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Row:
+    if peer.photos is not None:
+        pairs = pairs[: peer.photos]
+    if peer.crop is not None:
+        pairs = [(centre(clean, peer.crop), centre(degraded, peer.crop)) for clean, degraded in pairs]
+    try:
+        peer.restore(pairs[0][1][:32, :32])  # loads the peer's weights before the clock starts
+    except peers.PeerUnavailable as error:
+        return skipped(case, peer.name, f"skipped: {error}")
+    return Row(case, "", len(pairs), *measure(pairs, peer.restore), method=peer.name)
+
+
+def evaluate_peers(case: str, pairs: list[tuple[np.ndarray, np.ndarray]], device: str, bm3d: bool) -> list[Row]:
+    rows = []
+    for peer in peers_for(case, device, bm3d):
+        if isinstance(peer, Row):
+            rows.append(peer)
+        elif isinstance(peer, Peer):
+            rows.append(evaluate_peer(case, peer, pairs))
+        else:  # candidates: keep the best by PSNR, list the others in the note
+            tried = sorted((evaluate_peer(case, candidate, pairs) for candidate in peer), key=lambda r: -(r.psnr or 0))
+            best = tried[0]
+            others = ", ".join(f"{row.method} {row.psnr:.2f} dB" for row in tried[1:] if row.psnr is not None)
+            best.method, best.note = f"{best.method} (best simple filter)", f"also tried: {others}"
+            rows.append(best)
+    return rows
+
+
+def evaluate(
+    weights: Path, data_root: Path, device: str = "auto", with_peers: bool = False, bm3d: bool = False
+) -> list[Row]:
+    """Our rows, in the order of cases(), then the steering row; with_peers puts each case's peers under it."""
     restorer = Restorer.load(weights, device)
     photos = load_validation(data_root)
     if not photos:
         raise RuntimeError(f"no validation photos in {data_root}: run `textpromptir data fetch`")
-    rows = [evaluate_case(restorer, photos, case, PROMPTS[case.split(" ")[0]]) for case in cases()]
+    rows = []
+    for case in cases():
+        pairs = degrade_all(photos, case)
+        rows.append(evaluate_case(restorer, photos, case, PROMPTS[case.split(" ")[0]], pairs))
+        if with_peers:
+            rows += evaluate_peers(case, pairs, str(restorer.device), bm3d)
     rows.append(evaluate_case(restorer, photos, *WRONG_PROMPT))
     return rows
 
@@ -116,11 +226,16 @@ def markdown(rows: list[Row]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
+        prompt = row.prompt if row.method == OURS else f"peer: {row.method}" + (f"; {row.note}" if row.note else "")
         lines.append(
-            f"| {row.case} | {row.prompt} | {row.photos} | {row.input_psnr:.2f} / {row.input_ssim:.3f} "
-            f"| {row.psnr:.2f} / {row.ssim:.3f} | {row.seconds_per_mp:.2f} |"
+            f"| {row.case} | {prompt} | {row.photos} | {_pair(row.input_psnr, row.input_ssim)} "
+            f"| {_pair(row.psnr, row.ssim)} | {'—' if row.seconds_per_mp is None else f'{row.seconds_per_mp:.2f}'} |"
         )
     return "\n".join(lines)
+
+
+def _pair(psnr_value: float | None, ssim_value: float | None) -> str:
+    return "—" if psnr_value is None or ssim_value is None else f"{psnr_value:.2f} / {ssim_value:.3f}"
 
 
 def to_json(rows: list[Row]) -> str:
