@@ -83,10 +83,11 @@ class Connection:
         try:
             if self._authenticate():
                 self._serve_requests()
+        except protocol.ConnectionClosed:
+            log.info("a client disconnected")
         except protocol.ProtocolError as error:
             log.warning("dropping a client: %s", error)
-            if not isinstance(error, protocol.ConnectionClosed):
-                self.send_error(error.code, str(error))
+            self.send_error(error.code, str(error))
         except OSError as error:
             log.info("client connection lost: %s", error)
         finally:

@@ -239,3 +239,37 @@ def _log_tail(lines: int = 6) -> str:
     except OSError:
         return ""
     return "Last lines of its log:\n" + "\n".join(tail) + "\n"
+
+
+class PromptChecker:
+    """Live prompt feedback for the dialog: one session, opened (and the worker started) on first use."""
+
+    def __init__(self, settings: Settings, host_pid: int | None = None) -> None:
+        self.settings = settings
+        self.host_pid = host_pid
+        self._session: Session | None = None
+        self._lock = threading.Lock()
+
+    def understand(self, prompt: str) -> tuple[bool, str]:
+        """(True, "rain streaks 97 %") or (False, why it is refused); never raises."""
+        with self._lock:
+            try:
+                if self._session is None:
+                    self._session = connect(self.settings, self.host_pid)
+                return True, self._session.understand(prompt)["summary"]
+            except WorkerError as error:
+                if error.code == "worker_lost":
+                    self._drop_session()
+                return False, str(error)
+
+    def device(self) -> str:
+        return self._session.device if self._session is not None else "not started"
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_session()
+
+    def _drop_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

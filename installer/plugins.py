@@ -1,0 +1,101 @@
+"""Put the plugins where the hosts look for them, enable them, and write the plugins' settings.
+
+Standard library only. `python installer/plugins.py krita --resources DIR --kritarc FILE`
+installs into one Krita profile; the one-command installer calls the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = REPO / "plugin"
+CLIENT = "textpromptir_client"
+KRITA_PLUGIN = "textpromptir_krita"
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+def copy_package(source: Path, target: Path) -> None:
+    """Replace `target` with a copy of `source` (an upgrade leaves no stale modules behind)."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=_IGNORED)
+
+
+def install_krita(resources: Path, kritarc: Path) -> list[Path]:
+    """Install the Krita plugin into a Krita resource folder and enable it; return what was written."""
+    pykrita = resources / "pykrita"
+    pykrita.mkdir(parents=True, exist_ok=True)
+    desktop = pykrita / f"{KRITA_PLUGIN}.desktop"
+    shutil.copyfile(PLUGIN / "krita" / desktop.name, desktop)
+    copy_package(PLUGIN / "krita" / KRITA_PLUGIN, pykrita / KRITA_PLUGIN)
+    copy_package(PLUGIN / CLIENT, pykrita / CLIENT)
+    set_ini_value(kritarc, "python", f"enable_{KRITA_PLUGIN}", "true")
+    return [desktop, pykrita / KRITA_PLUGIN, pykrita / CLIENT]
+
+
+def set_ini_value(path: Path, section: str, key: str, value: str) -> None:
+    """Set one key of a KDE-style INI file, keeping every other line as it was.
+
+    configparser would lowercase keys and rewrite the whole file, and
+    kritarc holds all of the user's Krita settings.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    header = f"[{section}]"
+    entry = f"{key}={value}"
+    try:
+        start = lines.index(header) + 1
+    except ValueError:
+        lines += ["", header, entry] if lines else [header, entry]
+    else:
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+        pattern = re.compile(rf"^{re.escape(key)}\s*=")
+        found = next((i for i in range(start, end) if pattern.match(lines[i])), None)
+        if found is None:
+            lines.insert(start, entry)
+        else:
+            lines[found] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_settings(config_dir: Path, python: str, weights: str = "", device: str = "auto") -> Path:
+    """Tell the plugins which Python runs the worker, with which weights and device (keeps the prompt history)."""
+    path = config_dir / "settings.json"
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        settings = {}
+    settings.update(python=python, weights=weights, device=device)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="host", required=True)
+    krita = commands.add_parser("krita", help="install the Krita plugin into one Krita profile")
+    krita.add_argument("--resources", type=Path, required=True, help="Krita's resource folder")
+    krita.add_argument("--kritarc", type=Path, required=True)
+    settings = commands.add_parser("settings", help="write the plugins' settings")
+    settings.add_argument("--config-dir", type=Path, required=True)
+    settings.add_argument("--python", default=sys.executable)
+    settings.add_argument("--weights", default="")
+    settings.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    if args.host == "krita":
+        for path in install_krita(args.resources, args.kritarc):
+            print(f"installed {path}")
+    else:
+        print(f"wrote {write_settings(args.config_dir, args.python, args.weights, args.device)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The Krita extension: the menu action, the prompt dialog, the progress dialog and the result layer."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from krita import Extension, Krita
+
+from textpromptir_client import protocol
+from textpromptir_client.client import Image, PromptChecker
+from textpromptir_client.dialog import PromptDialog
+from textpromptir_client.qt import QtGui, QtWidgets
+from textpromptir_client.settings import Settings
+
+from .job import RestoreJob
+from .layers import LayerRefused, Region, add_restored_layer, read_image
+
+ACTION = "textpromptir_restore"
+TITLE = "Restore with Text Prompt"
+SHORTCUT = "Ctrl+Alt+Shift+R"
+
+
+class RestoreExtension(Extension):
+    def __init__(self, parent: object) -> None:
+        super().__init__(parent)
+        self.job: RestoreJob | None = None
+        self.dialog: PromptDialog | None = None
+        self.progress: QtWidgets.QProgressDialog | None = None
+        self._checker: PromptChecker | None = None
+
+    def setup(self) -> None:
+        # Krita's Python does not ignore SIGPIPE: one write to a dead worker would kill Krita.
+        if hasattr(signal, "SIGPIPE"):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def createActions(self, window: object) -> None:
+        action = window.createAction(ACTION, "Restore with Text Prompt...", "filter")
+        action.setShortcut(QtGui.QKeySequence(SHORTCUT))
+        action.triggered.connect(self.ask_prompt)
+        scripts = window.createAction(ACTION + "_scripts", "Restore with Text Prompt...", "tools/scripts")
+        scripts.triggered.connect(self.ask_prompt)
+
+    def ask_prompt(self) -> None:
+        if self.job is not None:
+            self._show_error("A restoration is already running; wait for it or cancel it.")
+            return
+        document = Krita.instance().activeDocument()
+        try:
+            read_image(document, document.activeNode() if document else None)  # refuse early, before the dialog
+        except LayerRefused as refusal:
+            self._show_error(str(refusal))
+            return
+        settings = Settings.load()
+        self._checker = PromptChecker(settings, host_pid=os.getpid())
+        subject = f"Layer “{document.activeNode().name()}”" + (" (selection)" if document.selection() else "")
+        self.dialog = PromptDialog(settings, self._checker.understand, self._checker.device, _main_window(), subject)
+        self.dialog.accepted.connect(lambda: self.start(document, document.activeNode(), self.dialog.prompt()))
+        self.dialog.finished.connect(self._dialog_closed)
+        self.dialog.open()
+
+    def _dialog_closed(self) -> None:
+        if self._checker is not None:
+            self._checker.close()
+            self._checker = None
+
+    def start(self, document: object, source: object, prompt: str) -> None:
+        try:
+            image, region = read_image(document, source)
+        except LayerRefused as refusal:
+            self._show_error(str(refusal))
+            return
+        self.job = RestoreJob(Settings.load(), image, prompt)
+        self.progress = QtWidgets.QProgressDialog("Starting the restoration engine…", "Cancel", 0, 0, _main_window())
+        self.progress.setObjectName("textpromptir_progress")
+        self.progress.setWindowTitle(TITLE)
+        self.progress.setMinimumDuration(0)
+        self.progress.canceled.connect(self.job.cancel)
+        self.job.started.connect(lambda device: self.progress.setLabelText(f"Restoring on {device}…"))
+        self.job.queued.connect(lambda ahead: self.progress.setLabelText(f"Waiting for {ahead} other restoration(s)…"))
+        self.job.progress.connect(self._show_progress)
+        self.job.finished.connect(lambda result: self._finished(document, source, region, result, prompt))
+        self.job.failed.connect(self._failed)
+        self.progress.show()
+        self.job.start()
+
+    def _show_progress(self, done: int, total: int) -> None:
+        if self.progress is not None and not self.progress.wasCanceled():
+            self.progress.setMaximum(total)
+            self.progress.setValue(done)
+            self.progress.setLabelText(f"Restoring: tile {min(done + 1, total)} of {total}…")
+
+    def _finished(self, document: object, source: object, region: Region, result: Image, prompt: str) -> None:
+        self._close_progress()
+        if document not in Krita.instance().documents():
+            return  # the document was closed meanwhile: nothing to add to
+        try:
+            add_restored_layer(document, source, region, result, prompt)
+        except Exception as error:  # e.g. the source layer was deleted meanwhile
+            self._show_error(f"The restored layer could not be added: {error}")
+
+    def _failed(self, code: str, message: str, details: str) -> None:
+        self._close_progress()
+        if code != protocol.CANCELLED:
+            self._show_error(message, details)
+
+    def _close_progress(self) -> None:
+        self.job = None
+        if self.progress is not None:
+            self.progress.canceled.disconnect()
+            self.progress.close()
+            self.progress.deleteLater()
+            self.progress = None
+
+    def _show_error(self, message: str, details: str = "") -> None:
+        box = QtWidgets.QMessageBox(_main_window())
+        box.setObjectName("textpromptir_error")
+        box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+        box.setWindowTitle(TITLE)
+        box.setText(message)
+        box.setDetailedText(_log_details(details))
+        box.open()
+
+
+def _log_details(details: str) -> str:
+    """What "Show Details..." reveals: the worker's own details, then where its full log is."""
+    log = protocol.log_path()
+    try:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+    except OSError:
+        tail = "(the worker has not written a log yet)"
+    return f"{details}\n\nWorker log: {log}\n{tail}".strip()
+
+
+def _main_window() -> QtWidgets.QWidget | None:
+    window = Krita.instance().activeWindow()
+    return window.qwindow() if window is not None else None

@@ -1,0 +1,100 @@
+"""Reading a paint layer's pixels (or a selection on it) from Krita, and adding the restored layer.
+
+Krita hands out integer pixels as BGRA and float pixels as RGBA, in canvas
+coordinates; the worker takes either order, so pixels travel untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textpromptir_client.client import Image
+from textpromptir_client.qt import QtCore
+
+SAMPLE_FORMATS = {"U8": ("u8", "BGRA"), "U16": ("u16", "BGRA"), "F16": ("f16", "RGBA"), "F32": ("f32", "RGBA")}
+CONTEXT = 32  # pixels around a selection that the model sees but that are not painted
+MAX_MEGAPIXELS = 64
+NAME_LENGTH = 48
+
+
+class LayerRefused(Exception):
+    """The active layer cannot be restored; the message says what to do instead."""
+
+
+@dataclass
+class Region:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def check_layer(document: object, node: object) -> tuple[str, str]:
+    """The (sample format, order) of a restorable layer, or LayerRefused saying why not."""
+    if document is None:
+        raise LayerRefused("Open an image first.")
+    if node is None or node.type() != "paintlayer":
+        kind = node.type() if node is not None else "nothing"
+        raise LayerRefused(
+            f"Select a paint layer to restore (the active layer is a {kind}). Group, vector, filter and "
+            "file layers have no pixels of their own: convert the layer to a paint layer first."
+        )
+    if node.locked():
+        raise LayerRefused("The active layer is locked; unlock it or pick another layer.")
+    if node.colorModel() != "RGBA" or node.colorDepth() not in SAMPLE_FORMATS:
+        raise LayerRefused(
+            f"TextPromptIR restores RGB layers; this one is {node.colorModel()} {node.colorDepth()}. "
+            "Convert it with Image > Convert Image Color Space (RGB/Alpha), or work on an RGB copy."
+        )
+    return SAMPLE_FORMATS[node.colorDepth()]
+
+
+def region_to_restore(document: object, node: object) -> tuple[Region, bool]:
+    """The canvas rectangle to send, and whether a selection limits what is painted."""
+    canvas = QtCore.QRect(0, 0, document.width(), document.height())
+    selection = document.selection()
+    if selection is not None and selection.width() > 0 and selection.height() > 0:
+        area = QtCore.QRect(selection.x(), selection.y(), selection.width(), selection.height())
+        area = area.adjusted(-CONTEXT, -CONTEXT, CONTEXT, CONTEXT).intersected(canvas)
+        masked = True
+    else:
+        area = node.bounds().intersected(canvas)
+        masked = False
+    if area.isEmpty():
+        raise LayerRefused("There is nothing to restore: the layer is empty here (or the selection is off the canvas).")
+    megapixels = area.width() * area.height() / 1e6
+    if megapixels > MAX_MEGAPIXELS:
+        raise LayerRefused(
+            f"This area is {area.width()} x {area.height()} pixels ({megapixels:.0f} MP); TextPromptIR restores "
+            f"up to {MAX_MEGAPIXELS} MP at once. Select a part of the image and restore it in pieces."
+        )
+    return Region(area.x(), area.y(), area.width(), area.height()), masked
+
+
+def read_image(document: object, node: object) -> tuple[Image, Region]:
+    sample_format, order = check_layer(document, node)
+    region, masked = region_to_restore(document, node)
+    pixels = bytes(node.pixelData(region.x, region.y, region.width, region.height))
+    mask = None
+    if masked:
+        mask = bytes(document.selection().pixelData(region.x, region.y, region.width, region.height))
+    return Image(pixels, region.width, region.height, sample_format, order, mask), region
+
+
+def layer_name(prompt: str) -> str:
+    short = prompt if len(prompt) <= NAME_LENGTH else prompt[: NAME_LENGTH - 1].rstrip() + "…"
+    return f"Restored: {short}"
+
+
+def add_restored_layer(document: object, source: object, region: Region, image: Image, prompt: str) -> object:
+    """Add the result as a new paint layer right above `source`: one undo step removes it."""
+    layer = document.createNode(layer_name(prompt), "paintlayer")
+    if (layer.colorModel(), layer.colorDepth()) != (source.colorModel(), source.colorDepth()):
+        layer.setColorSpace(source.colorModel(), source.colorDepth(), source.colorProfile())
+    # Painted before it joins the document, so adding it is the only undoable change.
+    layer.setPixelData(QtCore.QByteArray(bytes(image.pixels)), region.x, region.y, region.width, region.height)
+    parent = source.parentNode() or document.rootNode()
+    parent.addChildNode(layer, source)
+    document.setActiveNode(layer)
+    document.refreshProjection()
+    return layer

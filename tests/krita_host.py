@@ -1,0 +1,81 @@
+"""Run scenarios in a real Krita under Xvfb with a throwaway profile (used by test_krita.py and the benchmark)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from installer.plugins import install_krita, set_ini_value, write_settings
+
+DRIVER = Path(__file__).resolve().parent / "krita"
+DRIVER_NAME = "textpromptir_test_driver"
+
+
+def krita_available() -> bool:
+    return shutil.which("krita") is not None and shutil.which("Xvfb") is not None
+
+
+@contextlib.contextmanager
+def virtual_screen() -> Iterator[str]:
+    """An Xvfb display of its own (Xvfb picks a free number and tells it through a pipe)."""
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as announced:
+            number = announced.readline().strip()
+        if not number:
+            raise AssertionError("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def run_krita(folder: Path, scenarios: list[dict], python: str, weights: str, timeout: float = 900) -> list[dict]:
+    """Install the plugin and the driver into a fresh profile under `folder`, run Krita, return the records."""
+    data, config, runtime, out = (folder / name for name in ("data", "config", "runtime", "out"))
+    out.mkdir(parents=True, exist_ok=True)
+    install_krita(data / "krita", config / "kritarc")
+    pykrita = data / "krita" / "pykrita"
+    shutil.copyfile(DRIVER / f"{DRIVER_NAME}.desktop", pykrita / f"{DRIVER_NAME}.desktop")
+    shutil.copytree(DRIVER / DRIVER_NAME, pykrita / DRIVER_NAME, dirs_exist_ok=True)
+    set_ini_value(config / "kritarc", "python", f"enable_{DRIVER_NAME}", "true")
+    write_settings(config / "textpromptir", python, weights, "cpu")
+    plan = folder / "scenarios.json"
+    plan.write_text(json.dumps({"out": str(out), "scenarios": scenarios}))
+    environment = {
+        **os.environ,
+        "XDG_DATA_HOME": str(data),
+        "XDG_CONFIG_HOME": str(config),
+        "TEXTPROMPTIR_CONFIG_DIR": str(config / "textpromptir"),
+        "TEXTPROMPTIR_RUNTIME_DIR": str(runtime),
+        "TEXTPROMPTIR_KRITA_SCENARIOS": str(plan),
+    }
+    environment.pop("QT_QPA_PLATFORM", None)  # Krita refuses offscreen; it gets Xvfb
+    with open(folder / "krita.log", "wb") as log, virtual_screen() as display:
+        subprocess.run(
+            ["krita", "--nosplash"],
+            env={**environment, "DISPLAY": display},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    crash = out / "driver-crash.txt"
+    if crash.exists():
+        raise AssertionError(f"the Krita test driver crashed:\n{crash.read_text()}")
+    if not (out / "done").exists():
+        tail = (folder / "krita.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"Krita did not finish the scenarios; its log ends with:\n{tail}")
+    return json.loads((out / "results.json").read_text())
