@@ -113,7 +113,7 @@ def run_scenario(scenario, record):
             bytes(document.selection().pixelData(0, 0, document.width(), document.height()))
         )
 
-    started = time.monotonic()
+    started = from_menu = time.monotonic()
     app.action("textpromptir_restore").trigger()
     yield lambda: widget("textpromptir_prompt_dialog") or widget("textpromptir_error")
     dialog = widget("textpromptir_prompt_dialog")
@@ -144,6 +144,7 @@ def run_scenario(scenario, record):
                     record["killed_worker"] = info["pid"]
             yield lambda: widget("textpromptir_progress") is None and plugin().job is None
             record["seconds"] = time.monotonic() - started
+    record["seconds_from_menu"] = time.monotonic() - from_menu
     yield 0.5
     box = widget("textpromptir_error")
     if box is not None:
