@@ -19,12 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from krita_host import run_krita  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from textpromptir.weights import SHIPPED_WEIGHTS  # noqa: E402
 
 from conftest import photo_like  # noqa: E402
+from krita_host import run_krita  # noqa: E402
 
 WIDTH, HEIGHT = 1632, 1224
 

@@ -44,24 +44,31 @@ def virtual_screen() -> Iterator[str]:
 
 def run_krita(folder: Path, scenarios: list[dict], python: str, weights: str, timeout: float = 900) -> list[dict]:
     """Install the plugin and the driver into a fresh profile under `folder`, run Krita, return the records."""
-    data, config, runtime, out = (folder / name for name in ("data", "config", "runtime", "out"))
-    out.mkdir(parents=True, exist_ok=True)
+    data, config = folder / "data", folder / "config"
     install_krita(data / "krita", config / "kritarc")
-    pykrita = data / "krita" / "pykrita"
-    shutil.copyfile(DRIVER / f"{DRIVER_NAME}.desktop", pykrita / f"{DRIVER_NAME}.desktop")
-    shutil.copytree(DRIVER / DRIVER_NAME, pykrita / DRIVER_NAME, dirs_exist_ok=True)
-    set_ini_value(config / "kritarc", "python", f"enable_{DRIVER_NAME}", "true")
     write_settings(config / "textpromptir", python, weights, "cpu")
-    plan = folder / "scenarios.json"
-    plan.write_text(json.dumps({"out": str(out), "scenarios": scenarios}))
     environment = {
-        **os.environ,
         "XDG_DATA_HOME": str(data),
         "XDG_CONFIG_HOME": str(config),
         "TEXTPROMPTIR_CONFIG_DIR": str(config / "textpromptir"),
-        "TEXTPROMPTIR_RUNTIME_DIR": str(runtime),
-        "TEXTPROMPTIR_KRITA_SCENARIOS": str(plan),
+        "TEXTPROMPTIR_RUNTIME_DIR": str(folder / "runtime"),
     }
+    return run_scenarios(folder, data / "krita", config / "kritarc", scenarios, environment, timeout)
+
+
+def run_scenarios(
+    folder: Path, resources: Path, kritarc: Path, scenarios: list[dict], environment: dict, timeout: float = 900
+) -> list[dict]:
+    """Add the driver to a Krita profile that has the plugin, run Krita on `scenarios`, return the records."""
+    out = folder / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    pykrita = resources / "pykrita"
+    shutil.copyfile(DRIVER / f"{DRIVER_NAME}.desktop", pykrita / f"{DRIVER_NAME}.desktop")
+    shutil.copytree(DRIVER / DRIVER_NAME, pykrita / DRIVER_NAME, dirs_exist_ok=True)
+    set_ini_value(kritarc, "python", f"enable_{DRIVER_NAME}", "true")
+    plan = folder / "scenarios.json"
+    plan.write_text(json.dumps({"out": str(out), "scenarios": scenarios}))
+    environment = {**os.environ, **environment, "TEXTPROMPTIR_KRITA_SCENARIOS": str(plan)}
     environment.pop("QT_QPA_PLATFORM", None)  # Krita refuses offscreen; it gets Xvfb
     with open(folder / "krita.log", "wb") as log, virtual_screen() as display:
         subprocess.run(

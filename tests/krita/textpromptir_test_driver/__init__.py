@@ -68,8 +68,21 @@ def ellipse_mask(width, height):
     return bytes(mask)
 
 
+def menu_entries(text):
+    """The top-level menus of the main window that hold an entry with this text."""
+    menus = []
+    for top in Krita.instance().activeWindow().qwindow().menuBar().actions():
+        if top.menu() and any(entry.text() == text for entry in top.menu().actions()):
+            menus.append(top.text().replace("&", ""))
+    return menus
+
+
 def run_scenario(scenario, record):
     app = Krita.instance()
+    if scenario.get("check_menu"):  # is the plugin loaded and where is its action?
+        record["action"] = app.action("textpromptir_restore") is not None
+        record["menus"] = menu_entries("Restore with Text Prompt...")
+        return
     if "create" in scenario:  # a document in a depth that no file on disk opens as, e.g. RGBA F32
         spec = scenario["create"]
         document = app.createDocument(spec["width"], spec["height"], scenario["name"], "RGBA", spec["depth"], "", 72.0)

@@ -1,0 +1,157 @@
+"""The one-command installer in a fresh HOME: install, re-run, interrupt, uninstall, and the real Krita loading it.
+
+The environment step reuses the test's own virtual environment (--venv), as a
+re-run of the installer does; everything else runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from installer import install
+
+from krita_host import krita_available, run_scenarios
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+VENV = Path(sys.prefix)
+IGNORED = {".rustup"}  # the machine's rustup proxy writes its settings when pip probes for rustc
+
+
+def fresh_environment(home: Path, **extra: str) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("XDG_", "TEXTPROMPTIR_"))}
+    return {**environment, "HOME": str(home), **extra}
+
+
+def run_installer(home: Path, *arguments: str, **extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(VENV), *arguments]
+    return subprocess.run(
+        command, env=fresh_environment(home, **extra), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def snapshot(home: Path) -> set[str]:
+    return {str(path.relative_to(home)) for path in home.rglob("*") if path.relative_to(home).parts[0] not in IGNORED}
+
+
+def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".config" / "kritarc").write_text("[General]\nsomething=kept\n")  # the user's own Krita settings
+    before = snapshot(home)
+
+    first = run_installer(home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    assert (pykrita / "textpromptir_krita.desktop").is_file()
+    assert (pykrita / "textpromptir_krita" / "extension.py").is_file()
+    assert (pykrita / "textpromptir_client" / "protocol.py").is_file()
+    assert (
+        home / ".config" / "kritarc"
+    ).read_text() == "[General]\nsomething=kept\n\n[python]\nenable_textpromptir_krita=true\n"
+    settings = json.loads((home / ".config" / "textpromptir" / "settings.json").read_text())
+    assert Path(settings["python"]) == VENV / "bin" / "python"
+    assert "the worker restored astronaut-noisy.png on cpu" in first.stdout
+    assert "restart Krita" in first.stdout
+
+    second = run_installer(home, "--no-check")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "did not finish" not in second.stdout
+    assert (home / ".config" / "kritarc").read_text().count("enable_textpromptir_krita") == 1
+
+    removed = run_installer(home, "--uninstall")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert snapshot(home) == before
+    assert (home / ".config" / "kritarc").read_text() == "[General]\nsomething=kept\n\n[python]\n"
+
+
+def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    manifest = home / ".config" / "textpromptir" / "install.json"
+    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(VENV), "--no-check"]
+    interrupted = subprocess.Popen(
+        command, env=fresh_environment(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not manifest.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    interrupted.send_signal(signal.SIGINT)  # Ctrl+C in the middle
+    _, errors = interrupted.communicate(timeout=120)
+    assert interrupted.returncode == 130  # the package step alone takes seconds, so it cannot have finished
+    assert "run the installer again" in errors
+    assert json.loads(manifest.read_text())["complete"] is False
+
+    again = run_installer(home, "--no-check")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "The last installation did not finish; repairing it." in again.stdout
+    assert json.loads(manifest.read_text())["complete"] is True
+    assert (home / ".local" / "share" / "krita" / "pykrita" / "textpromptir_krita" / "layers.py").is_file()
+    assert run_installer(home, "--uninstall").returncode == 0
+    assert snapshot(home) == set()
+
+
+def test_without_krita_or_gimp_only_the_command_line_is_installed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    # No krita or gimp on PATH and no profiles: nothing to install into.
+    result = run_installer(home, "--no-check", PATH=str(Path(sys.executable).parent))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Neither Krita nor GIMP 3 was found, so only the command line was installed" in result.stdout
+    assert not (home / ".local").exists()
+    assert run_installer(home, "--uninstall", PATH=str(Path(sys.executable).parent)).returncode == 0
+
+
+def test_a_folder_it_cannot_write_is_named(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    blocked = home / ".local" / "share" / "krita"
+    blocked.mkdir(parents=True)
+    (blocked / "pykrita").write_text("not a folder")  # a file where the plugin folder must go
+    result = run_installer(home, "--no-check")
+    assert result.returncode == 1
+    assert (
+        "Cannot write to" in result.stderr and "pykrita" in result.stderr and "run the installer again" in result.stderr
+    )
+
+
+def test_messages_for_old_python_and_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text("#!/bin/sh\nexit 1\n")  # a Python older than 3.10 fails the version probe
+    (fake / "python3").chmod(0o755)
+    (fake / "dirname").symlink_to("/usr/bin/dirname")
+    result = subprocess.run(
+        ["/bin/bash", str(REPO / "installer" / "setup.sh")],
+        env={"PATH": str(fake), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and "needs Python 3.10 or newer" in result.stderr
+    monkeypatch.setattr(install, "NEEDED_GIB", 1e9)
+    with pytest.raises(install.InstallError, match="GiB are free on the disk of"):
+        install.check_disk_space(tmp_path / "new-venv")
+
+
+@pytest.mark.skipif(not krita_available(), reason="needs krita and Xvfb")
+def test_installed_plugin_loads_in_the_real_krita(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    assert run_installer(home, "--no-check").returncode == 0
+    records = run_scenarios(
+        tmp_path,
+        home / ".local" / "share" / "krita",
+        home / ".config" / "kritarc",
+        [{"name": "menu", "check_menu": True}],
+        fresh_environment(home),
+    )
+    assert records[0]["action"] is True
+    assert records[0]["menus"] == ["Filter"]
