@@ -16,7 +16,6 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 import torch
-from krita_host import krita_available, run_krita
 from PIL import Image
 
 from textpromptir.images import encode_png16
@@ -24,6 +23,7 @@ from textpromptir.restore import Restorer
 from textpromptir.weights import save_weights
 
 from conftest import photo_like, untrained_model
+from krita_host import krita_available, run_krita
 
 pytestmark = [
     pytest.mark.slow,
