@@ -1,8 +1,9 @@
 """Multi-head transposed attention: attention across channels, not pixels."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+NORM_EPS = 1e-12  # as F.normalize
 
 
 class TransposedAttention(nn.Module):
@@ -12,6 +13,17 @@ class TransposedAttention(nn.Module):
     depth-wise conv (local context). Each head attends over its channels with
     a (C/heads x C/heads) map of cosine similarities between whole channel
     images, so the cost grows linearly with the number of pixels.
+
+    Computed for the CPU's sake without moving pixels around: on a
+    channels_last map the pixels form a free (B, H*W, C) matrix, so
+    - the cosine map comes from one GEMM, [Q K]^T [Q K]: its off-diagonal
+      block is Q^T K and its diagonal the squared channel norms, so no
+      normalised copies of Q and K are made (and no slow pixel reductions);
+    - the heads' maps go into one block-diagonal (C x C) matrix A, and the
+      attention output and the 1x1 projection W become one GEMM,
+      V (W A)^T, which writes the result in channels_last order directly.
+    The Gram matrix and norms are accumulated in float32: sums over a whole
+    tile would overflow float16.
     """
 
     def __init__(self, channels: int, heads: int) -> None:
@@ -24,10 +36,20 @@ class TransposedAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        qkv = self.qkv_local(self.qkv(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
-        q, k, v = qkv.unbind(dim=1)  # (B, heads, C/heads, H*W) each
-        q = F.normalize(q, dim=-1)
-        k = F.normalize(k, dim=-1)
-        attention = (q @ k.transpose(-2, -1)) * self.temperature  # (B, heads, C/heads, C/heads)
-        out = attention.softmax(dim=-1) @ v
-        return self.project(out.reshape(b, c, h, w))
+        heads, d = self.heads, c // self.heads
+        qkv = self.qkv_local(self.qkv(x))  # (B, 3C, H, W)
+        pixels = qkv.permute(0, 2, 3, 1).reshape(b, h * w, 3 * c)  # a free view for channels_last
+        qk, v = pixels[..., : 2 * c].float(), pixels[..., 2 * c :]  # (B, N, 2C), (B, N, C)
+        # One GEMM gives Q^T K and, on its diagonal, the squared channel norms:
+        # far cheaper than reductions over the pixels on the CPU.
+        gram = qk.transpose(1, 2) @ qk  # (B, 2C, 2C)
+        norms = gram.diagonal(dim1=1, dim2=2).sqrt().clamp_min(NORM_EPS)  # (B, 2C)
+        q_norm, k_norm = norms[:, :c].reshape(b, heads, d, 1), norms[:, c:].reshape(b, heads, 1, d)
+        cross = gram[:, :c, c:]  # Q^T K, (B, C, C)
+        per_head = cross.reshape(b, heads, d, heads, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)  # (B, heads, d, d)
+        attention = (per_head / (q_norm * k_norm) * self.temperature).softmax(dim=-1)
+        mixing = attention.new_zeros(b, heads, d, heads, d)
+        mixing.diagonal(dim1=1, dim2=3).copy_(attention.permute(0, 2, 3, 1))  # block-diagonal (B, C, C)
+        combined = self.project.weight.view(c, c).float() @ mixing.view(b, c, c)  # W A
+        out = v @ combined.transpose(1, 2).to(v.dtype)  # (B, N, C)
+        return out.view(b, h, w, c).permute(0, 3, 1, 2)
