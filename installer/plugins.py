@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugin"
 CLIENT = "textpromptir_client"
 KRITA_PLUGIN = "textpromptir_krita"
+GIMP_PLUGIN = "textpromptir_gimp"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -37,6 +38,23 @@ def install_krita(resources: Path, kritarc: Path) -> list[Path]:
     copy_package(PLUGIN / CLIENT, pykrita / CLIENT)
     set_ini_value(kritarc, "python", f"enable_{KRITA_PLUGIN}", "true")
     return [desktop, pykrita / KRITA_PLUGIN, pykrita / CLIENT]
+
+
+def install_gimp(plug_ins_dir: Path) -> list[Path]:
+    """Install the GIMP 3 plug-in into a GIMP plug-ins folder; return what was written.
+
+    GIMP 3 runs `plug-ins/NAME/NAME.py` (it must be executable); the shared client
+    package goes inside that folder, where the plug-in looks for it. The user's
+    GIMP 3 folder is ~/.config/GIMP/3.0/plug-ins on Linux,
+    %APPDATA%/GIMP/3.0/plug-ins on Windows and
+    ~/Library/Application Support/GIMP/3.0/plug-ins on macOS.
+    """
+    folder = plug_ins_dir / GIMP_PLUGIN
+    copy_package(PLUGIN / "gimp" / GIMP_PLUGIN, folder)
+    script = folder / f"{GIMP_PLUGIN}.py"
+    script.chmod(script.stat().st_mode | 0o111)
+    copy_package(PLUGIN / CLIENT, folder / CLIENT)
+    return [script, folder / CLIENT]
 
 
 def set_ini_value(path: Path, section: str, key: str, value: str) -> None:
