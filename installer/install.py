@@ -32,7 +32,7 @@ from pathlib import Path
 # Run as a script with any Python: make the installer's and the plugins' modules importable.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "plugin")]
 
-from installer.plugins import KRITA_PLUGIN, REPO, install_krita, write_settings  # noqa: E402
+from installer.plugins import GIMP_PLUGIN, KRITA_PLUGIN, REPO, install_gimp, install_krita, write_settings  # noqa: E402
 from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.settings import config_dir  # noqa: E402
 
@@ -270,12 +270,10 @@ def install_into_hosts(manifest: Manifest) -> list[str]:
         manifest.added_ini_key(host.config, "python", f"enable_{KRITA_PLUGIN}")
         done.append(f"Krita{_variant(host)}: plugin in {host.resources / 'pykrita'}, enabled in {host.config}")
     for host in gimp_hosts():
-        from installer.plugins import install_gimp
-
         manifest.will_create(host.resources / "plug-ins")
         try:
-            for path in install_gimp(host.resources / "plug-ins"):
-                manifest.added_path(path)
+            install_gimp(host.resources / "plug-ins")
+            manifest.added_path(host.resources / "plug-ins" / GIMP_PLUGIN)  # the folder holds all of it
         except OSError as error:
             raise _not_writable(host, error) from error
         done.append(f"GIMP 3{_variant(host)}: plug-in in {host.resources / 'plug-ins'}")
