@@ -5,12 +5,13 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors import safe_open
 
 from textpromptir.data import Photo
 from textpromptir.evaluate import evaluate, markdown, ssim
-from textpromptir.train import TrainConfig, learning_rate_at, train
+from textpromptir.train import TrainConfig, batch_loader, learning_rate_at, load_photos, prompt_bank, train
 from textpromptir.weights import initialise_weights
 
 from conftest import photo_like
@@ -51,6 +52,18 @@ def test_training_runs_saves_and_resumes(tmp_path, pool):
     logged.clear()
     train(fresh, log=logged.append)
     assert "from step 5" in logged[0]
+
+
+def test_loader_workers_feed_distinct_batches(tmp_path, pool):
+    config = TrainConfig(batch=2, patch=32, data_root=str(pool), loader_workers=2)
+    photos = load_photos(pool, config.longest_side)
+    loader = batch_loader(photos, prompt_bank(tuple(config.tasks)), config, seed=0, pin=False)
+    first, second = next(loader), next(loader)  # one from each worker
+    assert first[0].shape == (2, 3, 32, 32) and first[2].shape == (2, 384)
+    assert not torch.equal(first[1], second[1])  # the workers do not repeat each other
+    trained = TrainConfig(steps=2, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"))
+    trained.loader_workers = 2
+    assert steps_in(train(trained, log=lambda line: None)) == 2
 
 
 def test_learning_rate_warms_up_then_decays():

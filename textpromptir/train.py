@@ -62,6 +62,10 @@ class TrainConfig:
     log_every: int = 25
     seed: int = 0
     device: str = "auto"
+    # Processes that synthesise batches beside training: 0 on a 2-core CPU (the step is the
+    # bottleneck); a GPU is fed by several, or it waits for the degradations.
+    loader_workers: int = 0
+    max_minutes: float | None = None  # stop (and save) after this long: a lent GPU's time is fixed
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> TrainConfig:
@@ -156,6 +160,28 @@ def batches(photos, bank: PromptBank, config: TrainConfig, rng: random.Random) -
         yield to_tensor(degraded), to_tensor(clean), torch.stack(texts)
 
 
+class PatchStream(torch.utils.data.IterableDataset):
+    """Endless batches for a DataLoader; every loader worker draws from a random stream of its own."""
+
+    def __init__(self, photos: list[np.ndarray], bank: PromptBank, config: TrainConfig, seed: int) -> None:
+        self.photos, self.bank, self.config, self.seed = photos, bank, config, seed
+
+    def __iter__(self) -> Iterator[tuple]:
+        worker = torch.utils.data.get_worker_info()
+        seed = self.seed if worker is None else self.seed * 1009 + worker.id + 1
+        return batches(self.photos, self.bank, self.config, random.Random(seed))
+
+
+def batch_loader(photos: list[np.ndarray], bank: PromptBank, config: TrainConfig, seed: int, pin: bool) -> Iterator:
+    stream = PatchStream(photos, bank, config, seed)
+    if config.loader_workers == 0:
+        return iter(stream)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=config.loader_workers, pin_memory=pin, prefetch_factor=4
+    )
+    return iter(loader)
+
+
 def save_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, step: int, run_dir: Path) -> None:
     """The latest state, replacing the previous one: fp16 weights and the step; the optimiser beside it."""
     save_weights(model, run_dir / "state.tmp", trained_steps=str(step))
@@ -210,18 +236,18 @@ def train(config: TrainConfig, log=print) -> Path:
     step = restore_state(model, optimiser, run_dir, config.start_from)
     network = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
 
-    rng = random.Random(config.seed * 1000 + rank * 7919 + step)  # a resumed run draws new samples
+    seed = config.seed * 1000 + rank * 7919 + step  # a resumed run draws new samples
     photos = load_photos(Path(config.data_root), config.longest_side)
     bank = prompt_bank(tuple(config.tasks))
     log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {config.batch}")
     started, losses = time.perf_counter(), []
-    for degraded, clean, text in batches(photos, bank, config, rng):
-        if step >= config.steps:
+    for degraded, clean, text in batch_loader(photos, bank, config, seed, pin=device.type == "cuda"):
+        if step >= config.steps or (config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes):
             break
         for group in optimiser.param_groups:
             group["lr"] = learning_rate_at(step, config)
-        degraded = degraded.to(device, memory_format=torch.channels_last)
-        clean = clean.to(device, memory_format=torch.channels_last)
+        degraded = degraded.to(device, memory_format=torch.channels_last, non_blocking=True)
+        clean = clean.to(device, memory_format=torch.channels_last, non_blocking=True)
         with torch.autocast(device.type, dtype=precision, enabled=precision is not None):
             restored = network(degraded, text.to(device))
         loss = F.l1_loss(restored.float(), clean)
