@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import numpy as np  # noqa: E402
-from gimp_host import gimp_available, install_profile, run_gimp  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from installer.plugins import write_settings  # noqa: E402
@@ -36,6 +35,7 @@ from textpromptir_client.client import Image, connect  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
 
 from conftest import photo_like  # noqa: E402
+from gimp_host import gimp_available, install_profile, run_gimp  # noqa: E402
 
 WIDTH, HEIGHT = 1632, 1224
 PROMPT = "remove the noise"

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gimp_host import fake_prompt_program, gimp_available, gimp_required, install_profile, run_gimp
 from PIL import Image
 
 from installer.plugins import install_gimp, write_settings
@@ -36,6 +35,7 @@ from textpromptir_client.client import connect
 from textpromptir_client.settings import Settings
 
 from conftest import photo_like, untrained_model
+from gimp_host import fake_prompt_program, gimp_available, gimp_required, install_profile, run_gimp
 
 pytestmark = pytest.mark.slow
 CONTEXT = 32  # the plug-in's margin around a selection

@@ -15,14 +15,12 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from textpromptir.images import encode_png16
 from textpromptir.restore import Restorer
-from textpromptir.weights import save_weights
 
-from conftest import photo_like, untrained_model
+from conftest import photo_like
 from krita_host import krita_available, run_krita
 
 pytestmark = [
@@ -66,22 +64,15 @@ def scenarios(folder: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def krita_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("krita-weights") / "untrained.safetensors"
-    save_weights(untrained_model(), path, dtype=torch.float32)
-    return path
-
-
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory, krita_weights: Path) -> tuple[dict[str, dict], Path]:
+def session(tmp_path_factory: pytest.TempPathFactory, weights_file: Path) -> tuple[dict[str, dict], Path]:
     folder = tmp_path_factory.mktemp("krita")
-    records = run_krita(folder, scenarios(folder), sys.executable, str(krita_weights))
+    records = run_krita(folder, scenarios(folder), sys.executable, str(weights_file))
     return {record["name"]: record for record in records}, folder / "out"
 
 
 @pytest.fixture(scope="module")
-def engine(krita_weights: Path) -> Restorer:
-    return Restorer.load(krita_weights, device="cpu")
+def engine(weights_file: Path) -> Restorer:
+    return Restorer.load(weights_file, device="cpu")
 
 
 def record_of(session: tuple[dict[str, dict], Path], name: str) -> dict:

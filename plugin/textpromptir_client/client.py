@@ -196,21 +196,29 @@ def _connect_running(host_pid: int | None) -> Session | None:
     return Session(sock, welcome)
 
 
-def start_worker(settings: Settings) -> subprocess.Popen:
-    """Start `python -m textpromptir serve` detached from the host, its output going to the worker log."""
-    python = settings.python
-    if not python or not os.path.isfile(python):
+def project_python(settings: Settings) -> str:
+    """The interpreter of the project's environment, as the installer configured it."""
+    if not settings.python or not os.path.isfile(settings.python):
         raise WorkerError(
             "TextPromptIR is not set up: the Python of its environment was not found "
-            f"({python or 'not configured'}). Run the installer again.",
+            f"({settings.python or 'not configured'}). Run the installer again.",
             "no_worker",
         )
-    command = [python, "-m", "textpromptir", "serve", "--device", settings.device]
+    return settings.python
+
+
+def project_environment() -> dict[str, str]:
+    """This process's environment without the host's own Python settings (Krita sets PYTHONPATH)."""
+    return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def start_worker(settings: Settings) -> subprocess.Popen:
+    """Start `python -m textpromptir serve` detached from the host, its output going to the worker log."""
+    command = [project_python(settings), "-m", "textpromptir", "serve", "--device", settings.device]
     command += ["--idle-timeout", str(settings.idle_timeout)]
     if settings.weights:
         command += ["--weights", settings.weights]
-    # The host's own Python settings (Krita sets PYTHONPATH) must not leak into the project's venv.
-    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    environment = project_environment()
     log = protocol.log_path()
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if log.is_file() and log.stat().st_size > LOG_LIMIT:

@@ -120,16 +120,25 @@ def _read_exactly(sock: socket.socket, count: int) -> bytearray:
     return buffer
 
 
+def user_folder(override: str, windows: tuple[str, str], macos: str, xdg: tuple[str, str]) -> Path:
+    """A folder of ours for this user: the `override` variable if set, else the platform's place.
+
+    `windows` and `xdg` name an environment variable and the folder below
+    the home to use when it is unset; `macos` is a folder below the home.
+    """
+    if os.environ.get(override):
+        return Path(os.environ[override])
+    variable, fallback = windows if sys.platform == "win32" else xdg
+    if sys.platform == "darwin":
+        return Path.home() / macos / "textpromptir"
+    return Path(os.environ.get(variable) or Path.home() / fallback) / "textpromptir"
+
+
 def runtime_dir() -> Path:
     """Where the worker publishes its port and token (and writes its log), private to this user."""
-    override = os.environ.get("TEXTPROMPTIR_RUNTIME_DIR")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "textpromptir"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "textpromptir"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "textpromptir"
+    return user_folder(
+        "TEXTPROMPTIR_RUNTIME_DIR", ("LOCALAPPDATA", "AppData/Local"), "Library/Caches", ("XDG_CACHE_HOME", ".cache")
+    )
 
 
 def info_path() -> Path:

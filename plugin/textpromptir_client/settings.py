@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .protocol import user_folder
 
 HISTORY_LENGTH = 20
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def config_dir() -> Path:
-    override = os.environ.get("TEXTPROMPTIR_CONFIG_DIR")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "textpromptir"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "textpromptir"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "textpromptir"
+    """Where the settings (and the installer's manifest) live."""
+    return user_folder(
+        "TEXTPROMPTIR_CONFIG_DIR",
+        ("APPDATA", "AppData/Roaming"),
+        "Library/Application Support",
+        ("XDG_CONFIG_HOME", ".config"),
+    )
 
 
 @dataclass

@@ -37,7 +37,7 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 # The installer puts the shared client package inside this plug-in's folder.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from textpromptir_client import protocol  # noqa: E402
-from textpromptir_client.client import Image, WorkerError, connect  # noqa: E402
+from textpromptir_client.client import Image, WorkerError, connect, project_environment, project_python  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
 
 PROCEDURE = "python-fu-textpromptir-restore"
@@ -188,18 +188,9 @@ def add_restored_layer(image: Gimp.Image, source: Gimp.Layer, area: Area, result
 
 def ask_prompt(layer: Gimp.Layer, masked: bool) -> str:
     """Show the project's Qt prompt dialog (a program of its own environment) and return the accepted prompt."""
-    settings = Settings.load()
-    python = settings.python
-    if not python or not os.path.isfile(python):
-        raise WorkerError(
-            "TextPromptIR is not set up: the Python of its environment was not found "
-            f"({python or 'not configured'}). Run the installer again.",
-            "no_worker",
-        )
+    python = project_python(Settings.load())
     subject = f"Layer “{layer.get_name()}”" + (" (selection)" if masked else "")
     command = [python, "-m", "textpromptir_client.prompt", "--host-pid", str(os.getppid()), "--subject", subject]
-    # GIMP's own Python settings must not leak into the project's environment.
-    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
     no_console = {"creationflags": subprocess.CREATE_NO_WINDOW} if sys.platform == "win32" else {}
     try:
         answer = subprocess.run(
@@ -208,7 +199,7 @@ def ask_prompt(layer: Gimp.Layer, masked: bool) -> str:
             capture_output=True,
             encoding="utf-8",
             errors="replace",
-            env=environment,
+            env=project_environment(),  # without GIMP's own Python settings
             timeout=DIALOG_TIMEOUT,
             check=False,
             **no_console,
