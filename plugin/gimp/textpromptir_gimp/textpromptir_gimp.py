@@ -38,6 +38,7 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.client import Image, WorkerError, connect, project_environment, project_python  # noqa: E402
+from textpromptir_client.rules import CONTEXT, result_layer_name, size_refusal  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
 
 PROCEDURE = "python-fu-textpromptir-restore"
@@ -47,9 +48,6 @@ MENU_PATH = "<Image>/Filters/Enhance"
 # integer, half, float, double; linear or not) without clipping or rounding.
 PIXEL_FORMAT = "R'G'B'A float"
 MASK_FORMAT = "Y u8"
-CONTEXT = 32  # pixels around a selection that the model sees but that are not painted
-MAX_MEGAPIXELS = 64
-NAME_LENGTH = 48
 DIALOG_TIMEOUT = 3600.0  # seconds a prompt dialog may stay open
 
 
@@ -66,11 +64,6 @@ class Area:
 
     def __init__(self, x: int, y: int, width: int, height: int, masked: bool) -> None:
         self.x, self.y, self.width, self.height, self.masked = x, y, width, height, masked
-
-
-def layer_name(prompt: str) -> str:
-    short = prompt if len(prompt) <= NAME_LENGTH else prompt[: NAME_LENGTH - 1].rstrip() + "…"
-    return f"Restored: {short}"
 
 
 def check_drawable(image: Gimp.Image, drawables: list) -> Gimp.Layer:
@@ -106,12 +99,9 @@ def area_to_restore(image: Gimp.Image, layer: Gimp.Layer) -> Area:
         left, top = max(x - CONTEXT, 0), max(y - CONTEXT, 0)
         right, bottom = min(x + selected_width + CONTEXT, width), min(y + selected_height + CONTEXT, height)
         area = Area(left, top, right - left, bottom - top, masked=True)
-    megapixels = area.width * area.height / 1e6
-    if megapixels > MAX_MEGAPIXELS:
-        raise Refused(
-            f"This area is {area.width} x {area.height} pixels ({megapixels:.0f} MP); TextPromptIR restores "
-            f"up to {MAX_MEGAPIXELS} MP at once. Select a part of the image and restore it in pieces."
-        )
+    refusal = size_refusal(area.width, area.height)
+    if refusal:
+        raise Refused(refusal)
     return area
 
 
@@ -162,7 +152,13 @@ def add_restored_layer(image: Gimp.Image, source: Gimp.Layer, area: Area, result
     """Add the result as a new layer right above `source`, where the area lies: one undo step removes it."""
     offset_x, offset_y = layer_offsets(source)
     layer = Gimp.Layer.new(
-        image, layer_name(prompt), area.width, area.height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+        image,
+        result_layer_name(prompt),
+        area.width,
+        area.height,
+        Gimp.ImageType.RGBA_IMAGE,
+        100.0,
+        Gimp.LayerMode.NORMAL,
     )
     image.undo_group_start()
     inserted = False

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from textpromptir_client.client import Image
 from textpromptir_client.qt import QtCore
+from textpromptir_client.rules import CONTEXT, result_layer_name, size_refusal
 
 SAMPLE_FORMATS = {"U8": ("u8", "BGRA"), "U16": ("u16", "BGRA"), "F16": ("f16", "RGBA"), "F32": ("f32", "RGBA")}
-CONTEXT = 32  # pixels around a selection that the model sees but that are not painted
-MAX_MEGAPIXELS = 64
-NAME_LENGTH = 48
 
 
 class LayerRefused(Exception):
@@ -62,12 +60,9 @@ def region_to_restore(document: object, node: object) -> tuple[Region, bool]:
         masked = False
     if area.isEmpty():
         raise LayerRefused("There is nothing to restore: the layer is empty here (or the selection is off the canvas).")
-    megapixels = area.width() * area.height() / 1e6
-    if megapixels > MAX_MEGAPIXELS:
-        raise LayerRefused(
-            f"This area is {area.width()} x {area.height()} pixels ({megapixels:.0f} MP); TextPromptIR restores "
-            f"up to {MAX_MEGAPIXELS} MP at once. Select a part of the image and restore it in pieces."
-        )
+    refusal = size_refusal(area.width(), area.height())
+    if refusal:
+        raise LayerRefused(refusal)
     return Region(area.x(), area.y(), area.width(), area.height()), masked
 
 
@@ -81,14 +76,9 @@ def read_image(document: object, node: object) -> tuple[Image, Region]:
     return Image(pixels, region.width, region.height, sample_format, order, mask), region
 
 
-def layer_name(prompt: str) -> str:
-    short = prompt if len(prompt) <= NAME_LENGTH else prompt[: NAME_LENGTH - 1].rstrip() + "…"
-    return f"Restored: {short}"
-
-
 def add_restored_layer(document: object, source: object, region: Region, image: Image, prompt: str) -> object:
     """Add the result as a new paint layer right above `source`: one undo step removes it."""
-    layer = document.createNode(layer_name(prompt), "paintlayer")
+    layer = document.createNode(result_layer_name(prompt), "paintlayer")
     if (layer.colorModel(), layer.colorDepth()) != (source.colorModel(), source.colorDepth()):
         layer.setColorSpace(source.colorModel(), source.colorDepth(), source.colorProfile())
     # Painted before it joins the document, so adding it is the only undoable change.
