@@ -80,7 +80,14 @@ def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> Non
     manifest = home / ".config" / "textpromptir" / "install.json"
     command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(VENV), "--no-check"]
     interrupted = subprocess.Popen(
-        command, env=fresh_environment(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=fresh_environment(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A runner started in the background ignores SIGINT, and Python keeps an inherited SIG_IGN:
+        # give the installer the terminal's default, as a user's Ctrl+C meets it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not manifest.exists() and time.monotonic() < deadline:
