@@ -93,7 +93,7 @@ class Connection:
         finally:
             if self.job is not None:
                 self.job.cancelled.set()
-            self.worker.forget(self)
+            self.worker.touch()  # the idle timer starts when the last client leaves
             with contextlib.suppress(OSError):
                 self.sock.close()
 
@@ -231,7 +231,6 @@ class Worker:
         self.token = secrets.token_hex(protocol.TOKEN_BYTES)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.running: Job | None = None
-        self.connections: set[Connection] = set()
         self.hosts: set[int] = set()  # processes (Krita, GIMP) that said hello; when all are gone, so is the worker
         self.seen_host = False
         self.lock = threading.Lock()
@@ -257,11 +256,6 @@ class Worker:
                 self.hosts.add(pid)
                 self.seen_host = True
 
-    def forget(self, connection: Connection) -> None:
-        with self.lock:
-            self.connections.discard(connection)
-        self.touch()
-
     def submit(self, job: Job) -> None:
         position = self.jobs.qsize() + (self.running is not None)
         if position:
@@ -279,11 +273,8 @@ class Worker:
             except TimeoutError:
                 continue
             sock.settimeout(None)
-            connection = Connection(self, sock)
-            with self.lock:
-                self.connections.add(connection)
             self.touch()
-            threading.Thread(target=connection.serve, name="client", daemon=True).start()
+            threading.Thread(target=Connection(self, sock).serve, name="client", daemon=True).start()
         self.jobs.put(None)
 
     def _run_jobs(self) -> None:
