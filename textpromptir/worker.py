@@ -93,7 +93,7 @@ class Connection:
         finally:
             if self.job is not None:
                 self.job.cancelled.set()
-            self.worker.touch()  # the idle timer starts when the last client leaves
+            self.worker.touch()  # a client leaving restarts the idle timer
             with contextlib.suppress(OSError):
                 self.sock.close()
 
