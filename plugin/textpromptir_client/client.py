@@ -162,7 +162,8 @@ def connect(settings: Settings, host_pid: int | None = None, start: bool = True)
             return session
         if exited:
             raise WorkerError(
-                f"The TextPromptIR worker could not start (exit code {process.returncode}). {_log_tail()}"
+                f"The TextPromptIR worker could not start (exit code {process.returncode}). "
+                f"Last lines of its log:\n{log_tail()}\n"
                 f"Run the installer again if this persists; the full log is {protocol.log_path()}.",
                 "no_worker",
             )
@@ -241,12 +242,12 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     return process
 
 
-def _log_tail(lines: int = 6) -> str:
+def log_tail(lines: int = 6) -> str:
+    """The last lines of the worker's log, or "" when it has written none."""
     try:
-        tail = protocol.log_path().read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        return "\n".join(protocol.log_path().read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-    return "Last lines of its log:\n" + "\n".join(tail) + "\n"
 
 
 class PromptChecker:

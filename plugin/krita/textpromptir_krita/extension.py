@@ -8,7 +8,7 @@ import signal
 from krita import Extension, Krita
 
 from textpromptir_client import protocol
-from textpromptir_client.client import Image, PromptChecker
+from textpromptir_client.client import Image, PromptChecker, log_tail
 from textpromptir_client.dialog import PromptDialog
 from textpromptir_client.qt import QtGui, QtWidgets
 from textpromptir_client.settings import Settings
@@ -124,12 +124,8 @@ class RestoreExtension(Extension):
 
 def _log_details(details: str) -> str:
     """What "Show Details..." reveals: the worker's own details, then where its full log is."""
-    log = protocol.log_path()
-    try:
-        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
-    except OSError:
-        tail = "(the worker has not written a log yet)"
-    return f"{details}\n\nWorker log: {log}\n{tail}".strip()
+    tail = log_tail(20) or "(the worker has not written a log yet)"
+    return f"{details}\n\nWorker log: {protocol.log_path()}\n{tail}".strip()
 
 
 def _main_window() -> QtWidgets.QWidget | None:
