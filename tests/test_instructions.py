@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from textpromptir.instructions import (
+    ADDED_FAMILIES,
     CATEGORIES,
     COMBO,
     DEFAULT_PATH,
     DEGRADATIONS,
+    GENERIC_FAMILIES,
     MISSPELLINGS,
     NONE,
     NONE_STYLES,
@@ -33,6 +35,7 @@ from textpromptir.instructions import (
     read_corpus,
     render,
     style_of,
+    val_families,
     write_corpus,
 )
 
@@ -195,3 +198,14 @@ def test_misspell_changes_known_words_only():
     rng = random.Random(0)
     assert misspell("hello there", rng) == "hello there"
     assert misspell("remove the noise", rng) != "remove the noise"
+
+
+def test_validation_words_are_seen_in_training():
+    """Validation holds unseen sentence frames, not unseen words: each slot a shared validation family fills
+    (the operation names included) is filled by some training family too."""
+    held_out = val_families(seed=0)
+    slots_of = {fam.name: fam.slot_names for fam in (*GENERIC_FAMILIES, *ADDED_FAMILIES)}
+    in_training = set().union(*(slots for name, slots in slots_of.items() if name not in held_out))
+    in_validation = set().union(*(slots for name, slots in slots_of.items() if name in held_out))
+    assert "tool" in in_validation
+    assert in_validation <= in_training

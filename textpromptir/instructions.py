@@ -457,6 +457,11 @@ class Family:
         text = " ".join(self.patterns)
         return 3 if "_c}" in text else 2 if "_a}" in text else 1
 
+    @property
+    def slot_names(self) -> set[str]:
+        """The slots its patterns fill directly (not those nested in slot values)."""
+        return set(_SLOT.findall(" ".join(self.patterns)))
+
 
 def family(name: str, *patterns: str, **slots: tuple[str, ...]) -> Family:
     return Family(name, patterns, slots)
@@ -620,6 +625,25 @@ GENERIC_FAMILIES = (
     family(
         "jargon.technical",
         "{subj} shows {sadj} {jargon}", "correct for {jargon}", "compensate for the {jargon}", "suppress {jargon}",
+    ),
+)
+
+# Shared families added after the first release. They stay out of the
+# validation draw, so validation keeps the first release's 978 sentences and
+# figures stay comparable across releases. They carry the operation names
+# ({tool}, {tverb}) that the first release used in one or two families only,
+# which the split had sent to validation: validation tests unseen sentence
+# frames, not unseen words.
+ADDED_FAMILIES = (
+    family(
+        "jargon.tool_needed",
+        "{subj} needs {tool}", "could you put {subj} through {tool}?", "I think {tool} would fix {subj}",
+        "try {tool} on {subj}", "{subj} could use {tool}",
+    ),
+    family(
+        "imperative.tverb_subj",
+        "{please} {tverb} {subj} {thanks}", "{tverb} {subj} {spost}", "can you {tverb} {subj}?",
+        "I want you to {tverb} {subj}",
     ),
 )
 
@@ -1183,7 +1207,7 @@ def normalise(text: str) -> str:
 
 def all_families() -> list[Family]:
     specific = itertools.chain.from_iterable(SPECIFIC_FAMILIES.values())
-    return [*GENERIC_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES]
+    return [*GENERIC_FAMILIES, *ADDED_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES]
 
 
 def check_families() -> None:
@@ -1311,7 +1335,7 @@ def build_corpus(seed: int = 0) -> list[Instruction]:
 
     for name in DEGRADATIONS:
         slots = {**COMMON_SLOTS, **VOCABULARY[name].slots()}
-        for fam in GENERIC_FAMILIES:
+        for fam in (*GENERIC_FAMILIES, *ADDED_FAMILIES):
             draw(fam, (name,), [slots], GENERIC_QUOTA)
         for fam in SPECIFIC_FAMILIES[name]:
             draw(fam, (name,), [{**slots, **fam.slots}], SPECIFIC_QUOTA)
