@@ -1,5 +1,6 @@
 """The command line: outputs, and one clear line with its own exit code per error."""
 
+import os
 import resource
 import subprocess
 import sys
@@ -165,3 +166,14 @@ def test_a_prompt_that_names_no_restoration_is_refused(photo, weights_file, caps
     line = error_line(capsys)
     assert 'Nothing to restore was found in "add a dragon"' in line and "rain streaks" in line
     assert not photo.with_name("photo.restored.png").exists()
+
+
+@pytest.mark.parametrize("own_setting, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_unless_the_user_says_otherwise(own_setting, expected):
+    """Spinning OpenMP threads stall beside a busy host; the package must say so before torch loads."""
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if own_setting:
+        environment["OMP_WAIT_POLICY"] = own_setting
+    check = "import os, sys, textpromptir; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], env=environment, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [expected, "False"]
