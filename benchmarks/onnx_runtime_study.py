@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cpu_speed import median_seconds  # this folder is on sys.path when a benchmark runs as a script
 
 from textpromptir.model import SIZES, TextPromptIR
 from textpromptir.model.attention import NORM_EPS, TransposedAttention
@@ -121,19 +122,6 @@ def ort_session(path: Path, threads: int, spinning: bool = True) -> Any:  # an o
     if not spinning:  # idle pool threads sleep instead of spinning: kinder to a busy machine
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def median_seconds(cases: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each case, the cases interleaved so that a busy machine slows them alike."""
-    for case in cases.values():  # warm-up
-        case()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, case in cases.items():
-            started = time.perf_counter()
-            case()
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
