@@ -268,10 +268,8 @@ def latency() -> str:
     )
 
 
-def refit(corpus: Sequence[Instruction], old_text: Path | None, new_text: Path, backbones: Sequence[Path]) -> None:
+def refit(corpus: Sequence[Instruction], old_text: Path, new_text: Path, backbones: Sequence[Path]) -> None:
     """Refit each backbone's prompt projector from the encoder in `old_text` to the one in `new_text`."""
-    if old_text is None or not backbones:
-        raise SystemExit("refit needs --start-from (the old text weights) and --backbone (the files to refit)")
     before, after = PromptEncoder(), PromptEncoder()
     before.load_tuned(old_text)
     after.load_tuned(new_text)
@@ -299,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=("train", "evaluate", "refit"))
     parser.add_argument("--corpus", type=Path, default=CORPUS_PATH)
-    parser.add_argument("--weights", type=Path, default=TEXT_WEIGHTS)
+    parser.add_argument(
+        "--weights", type=Path, default=TEXT_WEIGHTS, help="the text weights train writes and evaluate and refit read"
+    )
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -333,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = args.weights.stat().st_size / 2**20
         print(f"trained in {seconds:.0f} s; wrote {args.weights} ({size:.1f} MiB)")
     elif args.command == "refit":
+        if args.start_from is None or not args.backbone:
+            parser.error("refit needs --start-from (the text weights the backbones know) and --backbone FILE...")
         refit(corpus, args.start_from, args.weights, args.backbone)
     else:
         encoder = PromptEncoder()
