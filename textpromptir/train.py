@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .data import read_manifest
@@ -37,7 +36,7 @@ from .instructions import DEFAULT_PATH as CORPUS_PATH
 from .instructions import read_corpus
 from .model import SIZES, TextPromptIR
 from .restore import half_precision, pick_device
-from .weights import load_model, save_weights
+from .weights import load_model, save_weights, weights_notes
 
 HAZE_CONTEXT = 3  # haze patches are cut this many times larger and shrunk: haze is a global effect
 
@@ -203,8 +202,7 @@ def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir
             return 0
         state = Path(start_from)
     model.load_state_dict(load_model(state).state_dict())
-    with safe_open(str(state), framework="pt") as handle:
-        step = int((handle.metadata() or {}).get("trained_steps", "0"))
+    step = int(weights_notes(state).get("trained_steps", "0"))
     moments_file = run_dir / "optimizer.safetensors"
     if moments_file.is_file():
         moments = load_file(str(moments_file))
