@@ -645,6 +645,28 @@ ADDED_FAMILIES = (
         "{please} {tverb} {subj} {thanks}", "{tverb} {subj} {spost}", "can you {tverb} {subj}?",
         "I want you to {tverb} {subj}",
     ),
+    # Goals said with nothing around them ("make it lighter") were the largest
+    # group of validation misses after the second release; training had each
+    # goal only a few times, inside requests and questions.
+    family(
+        "imperative.goal_want",
+        "I want to {goal}", "all I need is to {goal}", "{goal}, that's all", "I'm trying to {goal}",
+        "{goal} before I print it", "{goal} so I can post it",
+    ),
+    family("casual.goal_quick", "can u {goal}", "wanna {goal}", "{goal} asap", "tryna {goal} lol", "{goal} real quick"),
+)
+
+# `none` families added after the second release, kept out of the validation
+# draw for the same reason: file chores that name a degradation's words
+# ("I need it as a jpeg") ask for no restoration.
+ADDED_NONE_FAMILIES = (
+    family(
+        "nearmiss.file_chores",
+        "I need {subj} as a {fmt} file", "send it to me as a {fmt}", "{fmt} version please",
+        "shrink {subj} to under {size}", "can I get a {fmt} copy?", "keep a {fmt} copy of {subj}",
+        fmt=("jpeg", "jpg", "png", "webp", "tiff", "heic", "JPEG"),
+        size=("1 MB", "500 KB", "2 MB", "200 KB"),
+    ),
 )
 
 # Families written for one degradation: the situations, numbers and idioms
@@ -1207,7 +1229,7 @@ def normalise(text: str) -> str:
 
 def all_families() -> list[Family]:
     specific = itertools.chain.from_iterable(SPECIFIC_FAMILIES.values())
-    return [*GENERIC_FAMILIES, *ADDED_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES]
+    return [*GENERIC_FAMILIES, *ADDED_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES, *ADDED_NONE_FAMILIES]
 
 
 def check_families() -> None:
@@ -1347,7 +1369,7 @@ def build_corpus(seed: int = 0) -> list[Instruction]:
             if fam.arity == len(combo):
                 draw(fam, combo, slot_choices, PAIR_QUOTA if len(combo) == 2 else TRIPLE_QUOTA)
 
-    for fam in NONE_FAMILIES:
+    for fam in (*NONE_FAMILIES, *ADDED_NONE_FAMILIES):
         draw(fam, (), [{**COMMON_SLOTS, **fam.slots}], NONE_QUOTA)
     return corpus
 
