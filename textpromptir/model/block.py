@@ -6,6 +6,7 @@ from torch import nn
 from .attention import TransposedAttention
 from .feedforward import GatedDconvFeedForward
 from .norm import LayerNorm2d
+from .strips import attention_in_strips, feedforward_in_strips
 from .text_modulation import TextModulation
 
 
@@ -29,6 +30,9 @@ class IntegratedTransformerBlock(nn.Module):
         self.igfn = PromptConditioned(channels, prompt_dim, GatedDconvFeedForward(channels, expansion))
 
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and not torch.is_grad_enabled():
+            # CPU inference: the same result, computed in cache-sized strips of rows.
+            return feedforward_in_strips(self.igfn, attention_in_strips(self.imta, x, prompt), prompt)
         x = x + self.imta(x, prompt)
         return x + self.igfn(x, prompt)
 

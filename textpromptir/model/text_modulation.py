@@ -38,10 +38,15 @@ class TextModulation(nn.Module):
         self.film = nn.Linear(channels, 2 * channels)
 
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        gate = torch.sigmoid(self._eca(channel_means(x)))  # (B, C)
+        scale, shift = self.coefficients(channel_means(x), prompt)
+        return torch.addcmul(shift, x, scale)
+
+    def coefficients(self, means: torch.Tensor, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1 + gamma, beta), each (B, C, 1, 1), from the channel means (B, C) of the features."""
+        gate = torch.sigmoid(self._eca(means))  # (B, C)
         e = self.prompt_to_channels(prompt) * gate  # (B, C)
-        gamma, beta = self.film(e)[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
-        return torch.addcmul(beta, x, 1 + gamma)
+        gamma, beta = self.film(e)[:, :, None, None].chunk(2, dim=1)
+        return 1 + gamma, beta
 
     def _eca(self, stats: torch.Tensor) -> torch.Tensor:
         """The 1-D conv across channels as one tiny matmul (PyTorch's conv1d path costs milliseconds here)."""
