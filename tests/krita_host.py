@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def run_krita(folder: Path, scenarios: list[dict], python: str, weights: str, ti
     return run_scenarios(folder, data / "krita", config / "kritarc", scenarios, environment, timeout)
 
 
+def without_virtualenv(environment: dict) -> dict:
+    """The environment without an activated virtualenv.
+
+    With the venv's python first on PATH, Krita's embedded Python takes the
+    venv as its prefix, finds no PyQt5, and Krita waits forever without its
+    scripting. The plugin finds the worker's interpreter in its own settings.
+    """
+    venv = environment.get("VIRTUAL_ENV")
+    if not venv:
+        return environment
+    path = [entry for entry in environment.get("PATH", "").split(os.pathsep) if not entry.startswith(venv)]
+    cleaned = {name: value for name, value in environment.items() if name != "VIRTUAL_ENV"}
+    return {**cleaned, "PATH": os.pathsep.join(path)}
+
+
 def run_scenarios(
     folder: Path, resources: Path, kritarc: Path, scenarios: list[dict], environment: dict, timeout: float = 900
 ) -> list[dict]:
@@ -70,10 +86,18 @@ def run_scenarios(
     plan.write_text(json.dumps({"out": str(out), "scenarios": scenarios}))
     environment = {**os.environ, **environment, "TEXTPROMPTIR_KRITA_SCENARIOS": str(plan)}
     environment.pop("QT_QPA_PLATFORM", None)  # Krita refuses offscreen; it gets Xvfb
-    with open(folder / "krita.log", "wb") as log, virtual_screen() as display:
+    environment = without_virtualenv(environment)
+    # A private temp folder: a Krita killed earlier leaves its single-instance
+    # socket in /tmp, and a new Krita would hand itself to the dead one and quit.
+    # Short path on purpose: the socket lives there and socket paths are limited.
+    with (
+        open(folder / "krita.log", "wb") as log,
+        virtual_screen() as display,
+        tempfile.TemporaryDirectory(prefix="tpir-krita-") as private_tmp,
+    ):
         subprocess.run(
             ["krita", "--nosplash"],
-            env={**environment, "DISPLAY": display},
+            env={**environment, "DISPLAY": display, "TMPDIR": private_tmp},
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=timeout,
