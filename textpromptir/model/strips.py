@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .block import PromptConditioned
 
 # Bytes of a strip's widest intermediate: a few MB keeps it in the L2 cache
-# (benchmarks/strips.py measures the choice).
+# (benchmarks/PROFILE.md: 3-4 MB timed best of 1-8 MB).
 STRIP_BYTES = 4 * 2**20
 HALO = 1  # rows a 3x3 depth-wise conv reads beyond its strip
 
