@@ -36,7 +36,7 @@ class TransposedAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        qk, v = self.queries_keys_values(x)
+        qk, v = self.split_pixels(self.local_qkv(x))
         combined = self.channel_mixing(qk.transpose(1, 2) @ qk)
         out = v @ combined.transpose(1, 2).to(v.dtype)  # attention and projection in one GEMM, (B, N, C)
         return out.view(b, h, w, c).permute(0, 3, 1, 2)
@@ -45,10 +45,12 @@ class TransposedAttention(nn.Module):
         """The 1x1 conv then the 3x3 depth-wise conv, (B, C, H, W) -> (B, 3C, H, W)."""
         return self.qkv_local(self.qkv(x))
 
-    def queries_keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[Q K] in float32 as (B, N, 2C) and V as (B, N, C): free views for channels_last."""
-        b, c, h, w = x.shape
-        pixels = self.local_qkv(x).permute(0, 2, 3, 1).reshape(b, h * w, 3 * c)
+    @staticmethod
+    def split_pixels(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[Q K] in float32 as (B, N, 2C) and V as (B, N, C) from (B, 3C, H, W): free views for channels_last."""
+        b, c3, h, w = qkv.shape
+        pixels = qkv.permute(0, 2, 3, 1).reshape(b, h * w, c3)
+        c = c3 // 3
         return pixels[..., : 2 * c].float(), pixels[..., 2 * c :]
 
     def channel_mixing(self, gram: torch.Tensor) -> torch.Tensor:

@@ -76,10 +76,9 @@ def attention_in_strips(branch: PromptConditioned, x: torch.Tensor, prompt: torc
     values = x.new_empty(b, h, w, c)  # V in channels_last order, as the final GEMM wants it
     for start, stop, modulated, offset in modulated_strips(branch, x, prompt, 3 * c):
         qkv = attention.local_qkv(modulated)[:, :, offset : offset + stop - start]  # (B, 3C, rows, W)
-        pixels = qkv.permute(0, 2, 3, 1)  # (B, rows, W, 3C)
-        qk = pixels[..., : 2 * c].reshape(b, -1, 2 * c).float()
+        qk, v = attention.split_pixels(qkv)
         gram.baddbmm_(qk.transpose(1, 2), qk)
-        values[:, start:stop] = pixels[..., 2 * c :]
+        values[:, start:stop] = v.view(b, stop - start, w, c)
     combined = attention.channel_mixing(gram).transpose(1, 2).to(x.dtype)  # (W A)^T
     # x + V (W A)^T in one GEMM pass; the view of x is free for channels_last.
     out = torch.baddbmm(x.permute(0, 2, 3, 1).reshape(b, h * w, c), values.view(b, h * w, c), combined)
