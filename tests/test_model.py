@@ -10,6 +10,7 @@ from textpromptir.model import SIZES, ModelConfig, TextPromptIR, strips
 from textpromptir.model.attention import TransposedAttention
 from textpromptir.model.block import IntegratedTransformerBlock
 from textpromptir.model.feedforward import GatedDconvFeedForward
+from textpromptir.model.growth import deepen
 from textpromptir.model.norm import LayerNorm2d
 from textpromptir.model.text_modulation import TextModulation
 
@@ -54,6 +55,30 @@ def test_untrained_network_is_the_identity():
     image = torch.rand(1, 3, 24, 40)
     with torch.no_grad():
         assert torch.equal(model(image, torch.randn(1, 384)), image)
+
+
+def test_a_deepened_network_computes_what_the_trained_one_did_and_its_new_blocks_learn():
+    trained = untrained_model(seed=1)
+    deep = TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(2, 2, 1, 3), refinement_blocks=1))
+    deepen(deep, trained)
+    image, text = torch.rand(2, 3, 24, 40), torch.randn(2, 384)
+    with torch.no_grad():  # the CPU's strip path
+        assert torch.equal(deep.eval()(image, text), trained(image, text))
+    restored = deep.train()(image, text)  # the whole-map path
+    assert torch.equal(restored, trained.train()(image, text))
+    restored.abs().mean().backward()
+    new = [deep.encoders[0].blocks[1], deep.encoders[1].blocks[1], deep.latent.blocks[2], deep.refinement.blocks[0]]
+    for block in new:
+        assert block.igfn.body.project.weight.grad.abs().sum() > 0
+        assert block.imta.body.project.weight.grad.abs().sum() > 0
+
+
+def test_only_depth_can_grow():
+    trained = untrained_model()
+    with pytest.raises(ValueError, match="only more blocks"):
+        deepen(TextPromptIR(dataclasses.replace(SIZES["lite"], width=16)), trained)
+    with pytest.raises(ValueError, match="only more blocks"):
+        deepen(TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(1, 1, 1, 1))), trained)
 
 
 @pytest.mark.parametrize("channels, heads", [(16, 1), (64, 4)])

@@ -11,10 +11,11 @@ from safetensors import safe_open
 
 from textpromptir.data import Photo
 from textpromptir.evaluate import evaluate, markdown, ssim
+from textpromptir.model import SIZES
 from textpromptir.train import TrainConfig, batch_loader, learning_rate_at, load_photos, prompt_bank, train
-from textpromptir.weights import initialise_weights
+from textpromptir.weights import initialise_weights, load_model, save_weights
 
-from conftest import photo_like
+from conftest import photo_like, untrained_model
 
 
 @pytest.fixture
@@ -72,6 +73,30 @@ def test_learning_rate_warms_up_then_decays():
     assert learning_rate_at(99, config) == pytest.approx(1e-3)
     assert learning_rate_at(550, config) == pytest.approx(5e-4)
     assert learning_rate_at(1000, config) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_warm_restart_begins_a_new_cycle():
+    config = TrainConfig(steps=1500, warmup_steps=100, cycle_start=500, learning_rate=1e-3, min_learning_rate=0.0)
+    assert learning_rate_at(500, config) == pytest.approx(1e-5)
+    assert learning_rate_at(599, config) == pytest.approx(1e-3)
+    assert learning_rate_at(1050, config) == pytest.approx(5e-4)
+    assert learning_rate_at(1500, config) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_training_grows_a_shallower_start_into_a_deeper_size(tmp_path, pool):
+    shallow = untrained_model(seed=3)
+    start = tmp_path / "lite.safetensors"
+    save_weights(shallow, start, trained_steps="7")
+    config = TrainConfig(
+        size="lite-deep", steps=8, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"),
+        start_from=str(start),
+    )  # fmt: skip
+    logged = []
+    deep = load_model(train(config, log=logged.append))
+    assert "training lite-deep from step 7" in logged[0] and deep.config == SIZES["lite-deep"]
+    # One step at the warm-up's learning rate barely moves the trained weights; the new blocks started at zero.
+    assert torch.allclose(deep.embed.weight, shallow.embed.weight, atol=1e-3)
+    assert deep.latent.blocks[3].igfn.body.project.weight.abs().max() < 1e-3
 
 
 def test_config_files_are_checked(tmp_path):

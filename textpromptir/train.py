@@ -35,6 +35,7 @@ from .degradations import DEGRADATIONS, degrade
 from .instructions import DEFAULT_PATH as CORPUS_PATH
 from .instructions import read_corpus
 from .model import SIZES, TextPromptIR
+from .model.growth import deepen
 from .restore import half_precision, pick_device
 from .weights import load_model, save_weights, weights_notes
 
@@ -50,6 +51,7 @@ class TrainConfig:
     learning_rate: float = 2e-4
     min_learning_rate: float = 1e-6
     warmup_steps: int = 500
+    cycle_start: int = 0  # the step where this warm-up and cosine begin: later than 0 for a warm restart
     weight_decay: float = 1e-4
     tasks: list[str] = field(default_factory=lambda: list(DEGRADATIONS))
     combination_share: float = 0.2  # share of samples with two degradations at once
@@ -77,9 +79,11 @@ class TrainConfig:
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+    step_in_cycle = max(step - config.cycle_start, 0)
+    if step_in_cycle < config.warmup_steps:
+        return config.learning_rate * (step_in_cycle + 1) / config.warmup_steps
+    cycle_length = config.steps - config.cycle_start - config.warmup_steps
+    progress = (step_in_cycle - config.warmup_steps) / max(cycle_length, 1)
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.min_learning_rate + (config.learning_rate - config.min_learning_rate) * cosine
 
@@ -195,13 +199,20 @@ def save_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, step: int,
 
 
 def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir: Path, start_from: str | None) -> int:
-    """Load the run's latest state (or else `start_from`) into `model`; return the step to continue from."""
+    """Load the run's latest state (or else `start_from`) into `model`; return the step to continue from.
+
+    A `start_from` of a shallower config is grown into the model (model/growth.py).
+    """
     state = run_dir / "state.safetensors"
     if not state.is_file():
         if not start_from:
             return 0
         state = Path(start_from)
-    model.load_state_dict(load_model(state).state_dict())
+    trained = load_model(state)
+    if trained.config == model.config:
+        model.load_state_dict(trained.state_dict())
+    else:
+        deepen(model, trained)
     step = int(weights_notes(state).get("trained_steps", "0"))
     moments_file = run_dir / "optimizer.safetensors"
     if moments_file.is_file():
