@@ -55,4 +55,7 @@ SIZES: dict[str, ModelConfig] = {
     # What we ship for laptops: <= 5 s per megapixel on 2 CPU cores, tiling
     # included (1.53 M parameters, 48.5 GMAC per megapixel; benchmarks/engine_speed.py).
     "lite": ModelConfig(width=14, blocks=(1, 1, 1, 2), heads=(1, 2, 4, 8), refinement_blocks=0),
+    # `lite` with twice the blocks below full resolution, grown from its trained
+    # weights (model/growth.py): 2.39 M parameters, 62.7 GMAC per megapixel.
+    "lite-deep": ModelConfig(width=14, blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=0),
 }
