@@ -1,7 +1,7 @@
 """Training and evaluation, end to end on a tiny pool."""
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -10,9 +10,18 @@ from PIL import Image
 from safetensors import safe_open
 
 from textpromptir.data import Photo
+from textpromptir.errors import WeightsError
 from textpromptir.evaluate import evaluate, markdown, ssim
-from textpromptir.model import SIZES
-from textpromptir.train import TrainConfig, batch_loader, learning_rate_at, load_photos, prompt_bank, train
+from textpromptir.model import SIZES, TextPromptIR
+from textpromptir.train import (
+    TrainConfig,
+    batch_loader,
+    learning_rate_at,
+    load_photos,
+    prompt_bank,
+    restore_state,
+    train,
+)
 from textpromptir.weights import initialise_weights, load_model, save_weights
 
 from conftest import photo_like, untrained_model
@@ -97,6 +106,14 @@ def test_training_grows_a_shallower_start_into_a_deeper_size(tmp_path, pool):
     # One step at the warm-up's learning rate barely moves the trained weights; the new blocks started at zero.
     assert torch.allclose(deep.embed.weight, shallow.embed.weight, atol=1e-3)
     assert deep.latent.blocks[3].igfn.body.project.weight.abs().max() < 1e-3
+
+
+def test_a_start_that_cannot_grow_into_the_size_is_refused(tmp_path):
+    start = tmp_path / "wider.safetensors"
+    save_weights(TextPromptIR(replace(SIZES["lite"], width=16)), start)
+    model = TextPromptIR(SIZES["lite"])
+    with pytest.raises(WeightsError, match="width 16, blocks 1/1/1/2, 0 refinement blocks, which cannot grow"):
+        restore_state(model, torch.optim.AdamW(model.parameters()), tmp_path / "run", str(start))
 
 
 def test_config_files_are_checked(tmp_path):

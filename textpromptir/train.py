@@ -32,10 +32,11 @@ from safetensors.torch import load_file, save_file
 
 from .data import read_manifest
 from .degradations import DEGRADATIONS, degrade
+from .errors import WeightsError
 from .instructions import DEFAULT_PATH as CORPUS_PATH
 from .instructions import read_corpus
-from .model import SIZES, TextPromptIR
-from .model.growth import deepen
+from .model import SIZES, ModelConfig, TextPromptIR
+from .model.growth import can_deepen, deepen
 from .restore import half_precision, pick_device
 from .weights import load_model, save_weights, weights_notes
 
@@ -211,8 +212,14 @@ def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir
     trained = load_model(state)
     if trained.config == model.config:
         model.load_state_dict(trained.state_dict())
-    else:
+    elif can_deepen(trained, model):
         deepen(model, trained)
+    else:
+        raise WeightsError(
+            f"{state} holds a network of {shape(trained.config)}, which cannot grow into this run's "
+            f"{shape(model.config)} (growing adds blocks and changes nothing else): "
+            "point start_from at a state of this size or of a shallower one, or leave it empty to start afresh."
+        )
     step = int(weights_notes(state).get("trained_steps", "0"))
     moments_file = run_dir / "optimizer.safetensors"
     if moments_file.is_file():
@@ -222,6 +229,12 @@ def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir
             if entries:
                 optimiser.state[parameter] = {name: value.to(parameter.device) for name, value in entries.items()}
     return step
+
+
+def shape(config: ModelConfig) -> str:
+    """A network's shape in a few words, for messages."""
+    blocks = "/".join(map(str, config.blocks))
+    return f"width {config.width}, blocks {blocks}, {config.refinement_blocks} refinement blocks"
 
 
 def train(config: TrainConfig, log=print) -> Path:

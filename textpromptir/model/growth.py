@@ -1,7 +1,7 @@
 """Deepen a trained backbone without losing what it learned.
 
 Training a new size from scratch costs as many steps as the old one had; on
-our CPUs that is days. A deeper config of the same width can instead start
+our 2-core CPUs that is many hours. A deeper config of the same width can instead start
 from the trained network: every trained block keeps its place (new blocks
 are appended at the end of each stage) and every new block starts as the
 identity, so the grown network computes exactly what the trained one did and
