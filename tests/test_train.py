@@ -24,7 +24,7 @@ from textpromptir.train import (
 )
 from textpromptir.weights import initialise_weights, load_model, save_weights
 
-from conftest import photo_like, untrained_model
+from conftest import photo_like
 
 
 @pytest.fixture
@@ -93,26 +93,28 @@ def test_a_warm_restart_begins_a_new_cycle():
 
 
 def test_training_grows_a_shallower_start_into_a_deeper_size(tmp_path, pool):
-    shallow = untrained_model(seed=3)
-    start = tmp_path / "lite.safetensors"
+    torch.manual_seed(3)
+    shallow = TextPromptIR(replace(SIZES["lite"], blocks=(1, 1, 1, 2)))
+    start = tmp_path / "shallow.safetensors"
     save_weights(shallow, start, trained_steps="7")
     config = TrainConfig(
-        size="lite-deep", steps=8, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"),
+        size="lite", steps=8, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"),
         start_from=str(start),
     )  # fmt: skip
     logged = []
     deep = load_model(train(config, log=logged.append))
-    assert "training lite-deep from step 7" in logged[0] and deep.config == SIZES["lite-deep"]
+    assert "training lite from step 7" in logged[0] and deep.config == SIZES["lite"]
     # One step at the warm-up's learning rate barely moves the trained weights; the new blocks started at zero.
     assert torch.allclose(deep.embed.weight, shallow.embed.weight, atol=1e-3)
     assert deep.latent.blocks[3].igfn.body.project.weight.abs().max() < 1e-3
+    assert deep.latent.blocks[3].igfn.body.expand.weight.abs().max() > 0.05  # initialised, not zeroed
 
 
 def test_a_start_that_cannot_grow_into_the_size_is_refused(tmp_path):
     start = tmp_path / "wider.safetensors"
     save_weights(TextPromptIR(replace(SIZES["lite"], width=16)), start)
     model = TextPromptIR(SIZES["lite"])
-    with pytest.raises(WeightsError, match="width 16, blocks 1/1/1/2, 0 refinement blocks, which cannot grow"):
+    with pytest.raises(WeightsError, match="width 16, blocks 1/2/2/4, 0 refinement blocks, which cannot grow"):
         restore_state(model, torch.optim.AdamW(model.parameters()), tmp_path / "run", str(start))
 
 

@@ -53,9 +53,7 @@ SIZES: dict[str, ModelConfig] = {
     # The paper's backbone (Restormer widths, text in every block). For GPUs.
     "paper": ModelConfig(width=48, blocks=(4, 6, 6, 8), heads=(1, 2, 4, 8), refinement_blocks=4),
     # What we ship for laptops: <= 5 s per megapixel on 2 CPU cores, tiling
-    # included (1.53 M parameters, 48.5 GMAC per megapixel; benchmarks/engine_speed.py).
-    "lite": ModelConfig(width=14, blocks=(1, 1, 1, 2), heads=(1, 2, 4, 8), refinement_blocks=0),
-    # `lite` with twice the blocks below full resolution, grown from its trained
-    # weights (model/growth.py): 2.39 M parameters, 62.7 GMAC per megapixel.
-    "lite-deep": ModelConfig(width=14, blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=0),
+    # included (2.39 M parameters, 63 GMAC per megapixel; benchmarks/engine_speed.py).
+    # Trained as blocks 1/1/1/2 to step 23,000, then grown (model/growth.py).
+    "lite": ModelConfig(width=14, blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=0),
 }
