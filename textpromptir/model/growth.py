@@ -1,11 +1,11 @@
 """Deepen a trained backbone without losing what it learned.
 
 Training a new size from scratch costs as many steps as the old one had; on
-our 2-core CPUs that is many hours. A deeper config of the same width can instead start
-from the trained network: every trained block keeps its place (new blocks
-are appended at the end of each stage) and every new block starts as the
-identity, so the grown network computes exactly what the trained one did and
-training goes on from there. Each branch of a block adds its output to the
+our 2-core CPUs that is many hours. A deeper config of the same width can
+instead start from the trained network: every trained block keeps its place
+(new blocks are appended at the end of each stage) and every new block
+starts as the identity, so the grown network computes exactly what the
+trained one did and training goes on from there. Each branch of a block adds its output to the
 residual stream through one final 1x1 conv; zeroing those two convs makes the
 block pass its input through unchanged, while the rest of it keeps its random
 initialisation (gradients reach it as soon as the zeroed convs move).
