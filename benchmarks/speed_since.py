@@ -1,7 +1,7 @@
 """How much faster the blocks are than at an earlier commit (a benchmark).
 
 Checks the model package of `--commit` out of git into a temporary folder and
-times the same size built from it and from today's code, interleaved in one
+times today's size built by it and by today's code, interleaved in one
 process (so a busy machine slows both alike): a 512 x 512 inference tile and
 a training step (AdamW, batch 8 of 96 x 96, L1), random weights. The
 default commit, fce6cf9, is the first `lite`, before any of the CPU work of
@@ -13,6 +13,7 @@ issue 8: its baseline.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import subprocess
 import sys
@@ -47,8 +48,10 @@ def model_package_at(commit: str, folder: Path):
 
 
 def build(package, size: str) -> nn.Module:
+    """Today's size `size` built by `package`'s code: the same network, whatever the size was called then."""
     torch.manual_seed(0)
-    model = package.TextPromptIR(package.SIZES[size]).to(memory_format=torch.channels_last)
+    config = package.ModelConfig(**dataclasses.asdict(today.SIZES[size]))
+    model = package.TextPromptIR(config).to(memory_format=torch.channels_last)
     model.output.reset_parameters()  # the shipped init zeroes it: the network would be the identity
     return model
 
