@@ -9,17 +9,26 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from textpromptir.data import Photo
+from textpromptir.data import Photo, pack, read_manifest
 from textpromptir.errors import WeightsError
 from textpromptir.evaluate import evaluate, markdown, ssim
+from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
 from textpromptir.train import (
+    PROMPTS_FILE,
+    RATE_WINDOW,
+    TIME_MARGIN,
+    RunClock,
     TrainConfig,
     batch_loader,
+    cached_embeddings,
+    corpus_fingerprint,
+    encode_corpus,
     learning_rate_at,
     load_photos,
     prompt_bank,
     restore_state,
+    steps_within_time,
     train,
 )
 from textpromptir.weights import initialise_weights, load_model, save_weights
@@ -67,7 +76,7 @@ def test_training_runs_saves_and_resumes(tmp_path, pool):
 def test_loader_workers_feed_distinct_batches(tmp_path, pool):
     config = TrainConfig(batch=2, patch=32, data_root=str(pool), loader_workers=2)
     photos = load_photos(pool, config.longest_side)
-    loader = batch_loader(photos, prompt_bank(tuple(config.tasks)), config, seed=0, pin=False)
+    loader = batch_loader(photos, prompt_bank(tuple(config.tasks), pool), config, seed=0, pin=False)
     first, second = next(loader), next(loader)  # one from each worker
     assert first[0].shape == (2, 3, 32, 32) and first[2].shape == (2, 384)
     assert not torch.equal(first[1], second[1])  # the workers do not repeat each other
@@ -147,3 +156,60 @@ def test_evaluation_of_the_identity_model_scores_the_input(tmp_path, pool):
         assert row.photos == 2 and row.psnr == pytest.approx(row.input_psnr, abs=0.05)
     assert rows[0].input_psnr > rows[1].input_psnr > rows[2].input_psnr
     assert "| haze | remove the haze | 2 |" in markdown(rows)
+
+
+def test_a_time_limited_run_fits_its_cycle_to_the_time_left():
+    config = TrainConfig(steps=100_000, max_minutes=10)
+    now = [0.0]
+    clock = RunClock(config.max_minutes, first_step=500, now=lambda: now[0])
+    fitted = []
+    for step in range(500, 500 + RATE_WINDOW[1] + 5):
+        now[0] = 2.0 * (step - 500)  # a step every 2 s
+        fitted.append(clock.fitted_steps(config, step))
+    assert [steps for steps in fitted if steps is not None] == [fitted[RATE_WINDOW[1]]]
+    assert clock.rate == pytest.approx(0.5)
+    seconds_left = 600 - 2.0 * RATE_WINDOW[1]
+    assert fitted[RATE_WINDOW[1]] == 500 + RATE_WINDOW[1] + int(TIME_MARGIN * 0.5 * seconds_left)
+    assert steps_within_time(config, step=620, rate=10_000.0, seconds_left=60) == 100_000  # never past `steps`
+    assert RunClock(None, 0).fitted_steps(config, RATE_WINDOW[1]) is None
+
+
+def test_a_run_whose_time_is_up_saves_and_stops(tmp_path, pool):
+    config = TrainConfig(steps=50, batch=2, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"))
+    config.max_minutes = 1e-9
+    assert steps_in(train(config, log=lambda line: None)) == 0
+
+
+def test_a_pack_trains_without_the_pool_or_the_text_encoder(tmp_path, pool, monkeypatch):
+    small = photo_like(80, 100, seed=7)
+    Image.fromarray(small).save(pool / "photos" / "train" / "small.jpg", quality=90)
+    row = Photo("photos/train/small.jpg", "train", "test", "CC0-1.0", 100, 80, 0, "0")
+    with (pool / "manifest.jsonl").open("a") as manifest:
+        manifest.write(json.dumps(asdict(row)) + "\n")
+    packed = tmp_path / "pack"
+    pack(pool, packed, longest_side=120)
+    photos = read_manifest(packed)
+    assert [photo.split for photo in photos] == ["train"] * 3 and all(p.path.endswith(".jpg") for p in photos)
+    assert (packed / photos[2].path).read_bytes() == (pool / row.path).read_bytes()  # small JPEGs are copied
+    shrunk = Image.open(pool / "photos" / "train" / "photo0.png")
+    shrunk.thumbnail((120, 120), Image.LANCZOS)
+    stored = Image.open(packed / photos[0].path)
+    assert stored.size == shrunk.size == (photos[0].width, photos[0].height) == (120, 96)
+    assert psnr(np.asarray(stored), np.asarray(shrunk)) > 35  # a detailed synthetic photo: the worst case
+
+    embeddings = cached_embeddings(packed)
+    assert (packed / PROMPTS_FILE).is_file() and ("noise",) in embeddings
+    expected = encode_corpus(corpus_fingerprint())[("noise",)].half().float()
+    assert torch.equal(embeddings[("noise",)], expected)
+
+    def no_encoder():
+        raise AssertionError("the text encoder was loaded")
+
+    monkeypatch.setattr("textpromptir.text.prompt_encoder", no_encoder)
+    encode_corpus.cache_clear()
+    prompt_bank.cache_clear()
+    config = TrainConfig(steps=2, batch=2, patch=32, data_root=str(packed), run_dir=str(tmp_path / "run"))
+    assert steps_in(train(config, log=lambda line: None)) == 2
+    monkeypatch.setattr("textpromptir.train.corpus_fingerprint", lambda: "another corpus")
+    with pytest.raises(AssertionError, match="text encoder was loaded"):
+        cached_embeddings(packed)  # a cache of another corpus is made again, not trusted

@@ -73,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--root", type=Path, default=Path("data"), help="where the pools go (default ./data)")
     fetch.set_defaults(run=_data_fetch)
+    pack = data_commands.add_parser(
+        "pack",
+        help="copy the training pool and the corpus's embeddings into a small folder, to train elsewhere",
+        description="Copy the training photos, shrunk to the size training reads them at, and the embeddings "
+        "of the instruction corpus into one folder: a machine given it trains with --data-root FOLDER, "
+        "without the package archives or the text encoder's base weights.",
+    )
+    pack.add_argument("--root", type=Path, default=Path("data"), help="the pool to pack (default ./data)")
+    pack.add_argument("--out", type=Path, required=True, help="the folder to write")
+    pack.add_argument("--longest-side", type=int, help="shrink photos to this (default: what training reads)")
+    pack.add_argument("--quality", type=int, default=95, help="JPEG quality of re-encoded photos (default 95)")
+    pack.set_defaults(run=_data_pack)
 
     train = commands.add_parser("train", help="train the restoration backbone (resumable)")
     train.add_argument("--config", type=Path, help="JSON file of TrainConfig settings")
@@ -196,6 +208,18 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
     fetch(args.root, log=lambda line: print(line, file=sys.stderr))
     print(f"manifest: {args.root / 'manifest.jsonl'}")
+    return 0
+
+
+def _data_pack(args: argparse.Namespace) -> int:
+    from .data import TRAINING_SIDE, pack
+    from .train import PROMPTS_FILE, cached_embeddings
+
+    side = args.longest_side or TRAINING_SIDE
+    photo_bytes = pack(args.root, args.out, side, args.quality, log=lambda line: print(line, file=sys.stderr))
+    cached_embeddings(args.out)
+    prompt_bytes = (args.out / PROMPTS_FILE).stat().st_size
+    print(f"{args.out}: {(photo_bytes + prompt_bytes) / 1e6:.1f} MB; train there with --data-root {args.out}")
     return 0
 
 

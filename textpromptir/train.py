@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .data import read_manifest
+from .data import TRAINING_SIDE, read_manifest
 from .degradations import DEGRADATIONS, degrade
 from .errors import WeightsError
 from .instructions import DEFAULT_PATH as CORPUS_PATH
@@ -38,8 +40,14 @@ from .instructions import read_corpus
 from .model import SIZES, ModelConfig, TextPromptIR
 from .model.growth import can_deepen, deepen
 from .restore import half_precision, pick_device
+from .text import TEXT_WEIGHTS
 from .weights import load_model, save_weights, weights_notes
 
+PROMPTS_FILE = "prompts.safetensors"
+# A time-limited run measures its rate over these steps, after the first few (which
+# start the loaders and the device), and keeps this share of the time as a margin.
+RATE_WINDOW = (20, 120)
+TIME_MARGIN = 0.97
 HAZE_CONTEXT = 3  # haze patches are cut this many times larger and shrunk: haze is a global effect
 
 
@@ -56,7 +64,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     tasks: list[str] = field(default_factory=lambda: list(DEGRADATIONS))
     combination_share: float = 0.2  # share of samples with two degradations at once
-    longest_side: int = 1536  # photos are shrunk to this: less memory, less source noise
+    longest_side: int = TRAINING_SIDE
     data_root: str = "data"
     run_dir: str = "runs/lite"
     start_from: str | None = None  # a state or weights file to continue from when the run directory is empty
@@ -67,7 +75,10 @@ class TrainConfig:
     # Processes that synthesise batches beside training: 0 on a 2-core CPU (the step is the
     # bottleneck); a GPU is fed by several, or it waits for the degradations.
     loader_workers: int = 0
-    max_minutes: float | None = None  # stop (and save) after this long: a lent GPU's time is fixed
+    # Stop (and save) after this long: a lent GPU's time is fixed. The cycle's cosine is then
+    # fitted to end by that time, at the rate measured in the first steps, and `steps` is
+    # only its upper bound.
+    max_minutes: float | None = None
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> TrainConfig:
@@ -77,6 +88,49 @@ class TrainConfig:
             raise ValueError(f"unknown settings in {path}: {sorted(unknown)}")
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
+
+
+class RunClock:
+    """A run's clock. With a time limit it fits the cycle's end to it, from the rate of the first steps."""
+
+    def __init__(self, minutes: float | None, first_step: int, now: Callable[[], float] = time.perf_counter) -> None:
+        self.limit = 60 * minutes if minutes else None
+        self.first_step = first_step
+        self.now = now
+        self.started = now()
+        self.window_started = 0.0
+        self.rate = 0.0
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
+
+    def time_is_up(self) -> bool:
+        return self.limit is not None and self.elapsed() > self.limit
+
+    def fitted_steps(self, config: TrainConfig, step: int) -> int | None:
+        """At the end of the measuring window, the step the cycle must end at to stop in time; else None."""
+        if self.limit is None:
+            return None
+        if step - self.first_step == RATE_WINDOW[0]:
+            self.window_started = self.elapsed()
+        if step - self.first_step != RATE_WINDOW[1]:
+            return None
+        self.rate = (RATE_WINDOW[1] - RATE_WINDOW[0]) / (self.elapsed() - self.window_started)
+        return steps_within_time(config, step, self.rate, self.limit - self.elapsed())
+
+
+def steps_within_time(config: TrainConfig, step: int, rate: float, seconds_left: float) -> int:
+    """The step a time-limited run's cycle must end at, so that it stops at its lowest learning rate."""
+    return min(config.steps, step + int(TIME_MARGIN * rate * seconds_left))
+
+
+def agreed(value: float, reduction: dist.ReduceOp, distributed: bool, device: torch.device) -> float:
+    """One value for every process of a data-parallel run, so that none stops, or waits, alone."""
+    if not distributed:
+        return value
+    tensor = torch.tensor(float(value), device=device)
+    dist.all_reduce(tensor, op=reduction)
+    return tensor.item()
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
@@ -92,18 +146,8 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
 class PromptBank:
     """Embeddings of every training instruction, grouped by the exact set of degradations it names."""
 
-    def __init__(self, tasks: list[str]) -> None:
-        from .text import prompt_encoder
-
-        corpus = [item for item in read_corpus(CORPUS_PATH) if item.split == "train" and item.labels]
-        corpus = [item for item in corpus if set(item.labels) <= set(tasks)]
-        encoder = prompt_encoder()
-        self.embeddings: dict[tuple[str, ...], torch.Tensor] = {}
-        with torch.inference_mode():
-            for labels in sorted({item.labels for item in corpus}):
-                texts = [item.text for item in corpus if item.labels == labels]
-                pooled, _, _ = encoder(encoder.tokenize(texts))
-                self.embeddings[labels] = F.normalize(pooled, dim=-1).clone()
+    def __init__(self, embeddings: dict[tuple[str, ...], torch.Tensor]) -> None:
+        self.embeddings = dict(sorted(embeddings.items()))
         self.singles = [labels for labels in self.embeddings if len(labels) == 1]
         self.pairs = [labels for labels in self.embeddings if len(labels) == 2]
 
@@ -115,9 +159,58 @@ class PromptBank:
 
 
 @functools.lru_cache(maxsize=2)
-def prompt_bank(tasks: tuple[str, ...]) -> PromptBank:
-    """Encoding the corpus takes seconds: once per process."""
-    return PromptBank(list(tasks))
+def prompt_bank(tasks: tuple[str, ...], data_root: Path) -> PromptBank:
+    """The bank for these tasks, built once per process from the data root's cache of the corpus's embeddings."""
+    embeddings = cached_embeddings(Path(data_root))
+    return PromptBank({labels: rows for labels, rows in embeddings.items() if set(labels) <= set(tasks)})
+
+
+def cached_embeddings(data_root: Path) -> dict[tuple[str, ...], torch.Tensor]:
+    """The training split's embeddings, kept in the data root so that a run needs no text encoder.
+
+    The cache is made again when the corpus or the text encoder's weights change. It is
+    fp16, and used as fp16 everywhere, so every machine trains on the same numbers.
+    """
+    path = data_root / PROMPTS_FILE
+    fingerprint = corpus_fingerprint()
+    if path.is_file() and stored_fingerprint(path) == fingerprint:
+        return {tuple(key.split("+")): rows.float() for key, rows in load_file(str(path)).items()}
+    embeddings = {labels: rows.half().float() for labels, rows in encode_corpus(fingerprint).items()}
+    data_root.mkdir(parents=True, exist_ok=True)
+    tensors = {"+".join(labels): rows.half().contiguous() for labels, rows in embeddings.items()}
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # each process of a data-parallel run writes its own
+    save_file(tensors, str(partial), metadata={"fingerprint": fingerprint})
+    os.replace(partial, path)
+    return embeddings
+
+
+def stored_fingerprint(path: Path) -> str | None:
+    with safe_open(str(path), framework="pt") as handle:
+        return (handle.metadata() or {}).get("fingerprint")
+
+
+def corpus_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in (CORPUS_PATH, TEXT_WEIGHTS):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def encode_corpus(fingerprint: str) -> dict[tuple[str, ...], torch.Tensor]:
+    """Unit-length pooled embeddings of the corpus's training split, by label set; once per process and
+    `fingerprint` (the corpus and the encoder it was made from). Seconds on a CPU."""
+    from .text import prompt_encoder
+
+    corpus = [item for item in read_corpus(CORPUS_PATH) if item.split == "train" and item.labels]
+    encoder = prompt_encoder()
+    embeddings = {}
+    with torch.inference_mode():
+        for labels in sorted({item.labels for item in corpus}):
+            texts = [item.text for item in corpus if item.labels == labels]
+            pooled, _, _ = encoder(encoder.tokenize(texts))
+            embeddings[labels] = F.normalize(pooled, dim=-1).clone()
+    return embeddings
 
 
 def load_photos(root: Path, longest_side: int) -> list[np.ndarray]:
@@ -248,6 +341,7 @@ def train(config: TrainConfig, log=print) -> Path:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     precision = half_precision(device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
@@ -260,12 +354,18 @@ def train(config: TrainConfig, log=print) -> Path:
 
     seed = config.seed * 1000 + rank * 7919 + step  # a resumed run draws new samples
     photos = load_photos(Path(config.data_root), config.longest_side)
-    bank = prompt_bank(tuple(config.tasks))
+    bank = prompt_bank(tuple(config.tasks), Path(config.data_root))
     log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {config.batch}")
-    started, losses = time.perf_counter(), []
+    clock, losses = RunClock(config.max_minutes, step), []
     for degraded, clean, text in batch_loader(photos, bank, config, seed, pin=device.type == "cuda"):
-        if step >= config.steps or (config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes):
+        if agreed(step >= config.steps or clock.time_is_up(), dist.ReduceOp.MAX, distributed, device):
             break
+        fitted = clock.fitted_steps(config, step)
+        if fitted is not None:
+            config = dataclasses.replace(config, steps=int(agreed(fitted, dist.ReduceOp.MIN, distributed, device)))
+            if rank == 0:
+                (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+                log(f"{clock.rate:.2f} steps/s: the cycle now ends at step {config.steps}, within the time limit")
         for group in optimiser.param_groups:
             group["lr"] = learning_rate_at(step, config)
         degraded = degraded.to(device, memory_format=torch.channels_last, non_blocking=True)
@@ -280,7 +380,7 @@ def train(config: TrainConfig, log=print) -> Path:
         step += 1
         losses.append(loss.item())
         if rank == 0 and step % config.log_every == 0:
-            rate = len(losses) / (time.perf_counter() - started)
+            rate = len(losses) / clock.elapsed()
             log(
                 f"step {step}/{config.steps} L1 {np.mean(losses[-config.log_every :]):.4f} "
                 f"lr {learning_rate_at(step, config):.2e} {rate:.2f} steps/s"
