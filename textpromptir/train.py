@@ -175,13 +175,12 @@ def cached_embeddings(data_root: Path) -> dict[tuple[str, ...], torch.Tensor]:
     fingerprint = corpus_fingerprint()
     if path.is_file() and stored_fingerprint(path) == fingerprint:
         return {tuple(key.split("+")): rows.float() for key, rows in load_file(str(path)).items()}
-    embeddings = {labels: rows.half().float() for labels, rows in encode_corpus(fingerprint).items()}
+    halves = {labels: rows.half().contiguous() for labels, rows in encode_corpus(fingerprint).items()}
     data_root.mkdir(parents=True, exist_ok=True)
-    tensors = {"+".join(labels): rows.half().contiguous() for labels, rows in embeddings.items()}
     partial = path.with_suffix(f".{os.getpid()}.tmp")  # each process of a data-parallel run writes its own
-    save_file(tensors, str(partial), metadata={"fingerprint": fingerprint})
+    save_file({"+".join(labels): rows for labels, rows in halves.items()}, str(partial), {"fingerprint": fingerprint})
     os.replace(partial, path)
-    return embeddings
+    return {labels: rows.float() for labels, rows in halves.items()}
 
 
 def stored_fingerprint(path: Path) -> str | None:
@@ -330,6 +329,11 @@ def shape(config: ModelConfig) -> str:
     return f"width {config.width}, blocks {blocks}, {config.refinement_blocks} refinement blocks"
 
 
+def write_config(config: TrainConfig, run_dir: Path) -> None:
+    """The settings a run is using, beside its state."""
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+
+
 def train(config: TrainConfig, log=print) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
@@ -344,7 +348,7 @@ def train(config: TrainConfig, log=print) -> Path:
     torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    write_config(config, run_dir)
 
     torch.manual_seed(config.seed)
     model = TextPromptIR(SIZES[config.size]).to(device, memory_format=torch.channels_last).train()
@@ -364,7 +368,7 @@ def train(config: TrainConfig, log=print) -> Path:
         if fitted is not None:
             config = dataclasses.replace(config, steps=int(agreed(fitted, dist.ReduceOp.MIN, distributed, device)))
             if rank == 0:
-                (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+                write_config(config, run_dir)
                 log(f"{clock.rate:.2f} steps/s: the cycle now ends at step {config.steps}, within the time limit")
         for group in optimiser.param_groups:
             group["lr"] = learning_rate_at(step, config)
