@@ -127,6 +127,24 @@ def test_a_start_that_cannot_grow_into_the_size_is_refused(tmp_path):
         restore_state(model, torch.optim.AdamW(model.parameters()), tmp_path / "run", str(start))
 
 
+def test_cpu_processes_train_data_parallel_and_raise_the_users_error(tmp_path, pool, capfd):
+    config = TrainConfig(
+        steps=2, batch=1, patch=32, data_root=str(pool), run_dir=str(tmp_path / "run"), log_every=1,
+        cpu_processes=2, device="cpu",
+    )  # fmt: skip
+    assert steps_in(train(config)) == 2
+    logged, warned = capfd.readouterr()  # the first process prints, the second stays quiet
+    assert "Grad strides" not in warned  # DDP's warning about the 1x1 kernels' equivalent strides
+    assert logged.count("training lite from step 0 on cpu, 2 photos, batch 1 in each of 2 processes") == 1
+    assert "step 2/2 L1" in logged
+
+    wider = tmp_path / "wider.safetensors"
+    save_weights(TextPromptIR(replace(SIZES["lite"], width=16)), wider)
+    refused = replace(config, run_dir=str(tmp_path / "refused"), start_from=str(wider))
+    with pytest.raises(WeightsError, match="cannot grow into this run's"):
+        train(refused)
+
+
 def test_config_files_are_checked(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"steps": 10, "batchsize": 4}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -227,7 +228,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     overrides = {key: getattr(args, key) for key in ("steps", "run_dir", "data_root", "start_from", "device")}
-    state = train(TrainConfig.load(args.config, **overrides), log=lambda line: print(line, flush=True))
+    state = train(TrainConfig.load(args.config, **overrides), log=functools.partial(print, flush=True))
     print(f"latest state: {state}")
     return 0
 

@@ -5,7 +5,8 @@ degradation or a combination, and pairs each with the embedding of a real
 instruction for exactly those degradations, drawn from the training split of
 our corpus, so the backbone learns from the wording users type. L1 loss,
 AdamW with linear warm-up and cosine decay, channels_last, bf16 autocast on
-CUDA, data-parallel under `torchrun`. The run directory holds the latest
+CUDA, data-parallel under `torchrun`, and on a CPU in one process per core
+(`cpu_processes`). The run directory holds the latest
 state (fp16 weights and the step, `state.safetensors`, small enough to
 commit) and the optimiser (`optimizer.safetensors`); a run resumes from them.
 """
@@ -19,7 +20,9 @@ import json
 import math
 import os
 import random
+import socket
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
@@ -34,7 +38,7 @@ from safetensors.torch import load_file, save_file
 
 from .data import TRAINING_SIDE, read_manifest
 from .degradations import DEGRADATIONS, degrade
-from .errors import WeightsError
+from .errors import TextPromptIRError, WeightsError
 from .instructions import DEFAULT_PATH as CORPUS_PATH
 from .instructions import read_corpus
 from .model import SIZES, ModelConfig, TextPromptIR
@@ -75,6 +79,10 @@ class TrainConfig:
     # Processes that synthesise batches beside training: 0 on a 2-core CPU (the step is the
     # bottleneck); a GPU is fed by several, or it waits for the degradations.
     loader_workers: int = 0
+    # On a CPU, train data-parallel in this many processes, the cores shared out between them,
+    # each with a batch of `batch`: at our feature-map sizes a step's operators keep two threads
+    # busy poorly, while two processes of one thread nearly double the rate (PROFILE.md).
+    cpu_processes: int = 1
     # Stop (and save) after this long: a lent GPU's time is fixed. The cycle's cosine is then
     # fitted to end by that time, at the rate measured in the first steps, and `steps` is
     # only its upper bound.
@@ -334,7 +342,69 @@ def write_config(config: TrainConfig, run_dir: Path) -> None:
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
 
 
-def train(config: TrainConfig, log=print) -> Path:
+def train(config: TrainConfig, log: Callable[[str], None] = print) -> Path:
+    """Train as configured and return the latest state file.
+
+    On a CPU with `cpu_processes` above 1 the run is data-parallel over local processes;
+    `log` then runs in the first of them, so it must pickle (a module-level function does).
+    """
+    if config.cpu_processes > 1 and "WORLD_SIZE" not in os.environ and pick_device(config.device).type == "cpu":
+        return train_in_cpu_processes(config, log)
+    return train_in_this_process(config, log)
+
+
+def train_in_cpu_processes(config: TrainConfig, log: Callable[[str], None]) -> Path:
+    """Run `train_in_this_process` in `config.cpu_processes` processes, joined over loopback by gloo."""
+    world = config.cpu_processes
+    threads = max(1, torch.get_num_threads() // world)
+    failures = mp.get_context("spawn").SimpleQueue()
+    arguments = (world, free_loopback_port(), threads, config, log, failures)
+    processes = mp.start_processes(cpu_process, arguments, nprocs=world, join=False, start_method="spawn")
+    try:
+        while not processes.join():  # a failed process stops the others and raises here
+            pass
+    except (mp.ProcessRaisedException, mp.ProcessExitedException):
+        if not failures.empty():
+            raise failures.get() from None  # the user's error, not a child's traceback
+        raise
+    finally:
+        for process in processes.processes:
+            if process.is_alive():
+                process.terminate()
+    return Path(config.run_dir) / "state.safetensors"
+
+
+def cpu_process(
+    rank: int, world: int, port: int, threads: int, config: TrainConfig, log: Callable[[str], None], failures
+) -> None:
+    """One process of `train_in_cpu_processes`, with the settings `torchrun` would give it."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world)
+    )
+    torch.set_num_threads(threads)
+    try:
+        train_in_this_process(config, log)
+    except TextPromptIRError as error:
+        failures.put(error)
+        raise
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def data_parallel(model: TextPromptIR) -> torch.nn.Module:
+    """`model` wrapped for data-parallel training; the process group must be up."""
+    # The gradients of the 1x1 kernels come back with contiguous strides while their weights
+    # are channels_last: for a 1x1 kernel both describe the same memory, so DDP's warning
+    # about the mismatch (once per process) is noise.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return torch.nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
+
+
+def train_in_this_process(config: TrainConfig, log: Callable[[str], None]) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -354,12 +424,14 @@ def train(config: TrainConfig, log=print) -> Path:
     model = TextPromptIR(SIZES[config.size]).to(device, memory_format=torch.channels_last).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     step = restore_state(model, optimiser, run_dir, config.start_from)
-    network = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    network = data_parallel(model) if distributed else model
 
     seed = config.seed * 1000 + rank * 7919 + step  # a resumed run draws new samples
     photos = load_photos(Path(config.data_root), config.longest_side)
     bank = prompt_bank(tuple(config.tasks), Path(config.data_root))
-    log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {config.batch}")
+    if rank == 0:
+        batch = f"{config.batch} in each of {dist.get_world_size()} processes" if distributed else config.batch
+        log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {batch}")
     clock, losses = RunClock(config.max_minutes, step), []
     for degraded, clean, text in batch_loader(photos, bank, config, seed, pin=device.type == "cuda"):
         if agreed(step >= config.steps or clock.time_is_up(), dist.ReduceOp.MAX, distributed, device):
