@@ -1,7 +1,14 @@
 """Training and evaluation, end to end on a tiny pool."""
 
+import functools
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +24,7 @@ from textpromptir.model import SIZES, TextPromptIR
 from textpromptir.train import (
     PROMPTS_FILE,
     RATE_WINDOW,
+    REFIT_EVERY,
     TIME_MARGIN,
     RunClock,
     TrainConfig,
@@ -145,6 +153,47 @@ def test_cpu_processes_train_data_parallel_and_raise_the_users_error(tmp_path, p
         train(refused)
 
 
+def children_of(pid: int) -> list[int]:
+    return [int(task) for task in os.listdir("/proc") if task.isdigit() and parent_of(int(task)) == pid]
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent of a live process; None for one that is gone or a zombie."""
+    try:
+        state, parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None if state == "Z" else int(parent)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the processes through /proc")
+def test_killing_the_launcher_stops_its_cpu_processes_in_the_background_too(tmp_path, pool):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "steps": 100_000, "batch": 1, "patch": 32, "data_root": str(pool), "run_dir": str(tmp_path / "run"),
+        "cpu_processes": 2, "device": "cpu",
+    }))  # fmt: skip
+    command = [sys.executable, "-m", "textpromptir", "train", "--config", str(config)]
+    in_the_background = functools.partial(signal.signal, signal.SIGINT, signal.SIG_IGN)  # as `nohup ... &` starts it
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=in_the_background)
+    children = []
+    try:
+        assert "in each of 2 processes" in launcher.stdout.readline()  # both are training now
+        children = children_of(launcher.pid)
+        assert len(children) >= 2
+        launcher.send_signal(signal.SIGKILL)  # no chance to clean up
+        launcher.wait()
+        deadline = time.monotonic() + 30
+        while any(parent_of(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [child for child in children if parent_of(child)]
+    finally:
+        launcher.kill()
+        for child in children:
+            if parent_of(child):
+                os.kill(child, signal.SIGKILL)
+
+
 def test_config_files_are_checked(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"steps": 10, "batchsize": 4}))
@@ -177,19 +226,25 @@ def test_evaluation_of_the_identity_model_scores_the_input(tmp_path, pool):
 
 
 def test_a_time_limited_run_fits_its_cycle_to_the_time_left():
-    config = TrainConfig(steps=100_000, max_minutes=10)
+    def seconds_at(since: int) -> float:  # a step every 2 s, then every 4 s after the first fit: a slowdown
+        return 2.0 * min(since, RATE_WINDOW[1]) + 4.0 * max(since - RATE_WINDOW[1], 0)
+
     now = [0.0]
-    clock = RunClock(config.max_minutes, first_step=500, now=lambda: now[0])
-    fitted = []
-    for step in range(500, 500 + RATE_WINDOW[1] + 5):
-        now[0] = 2.0 * (step - 500)  # a step every 2 s
-        fitted.append(clock.fitted_steps(config, step))
-    assert [steps for steps in fitted if steps is not None] == [fitted[RATE_WINDOW[1]]]
-    assert clock.rate == pytest.approx(0.5)
-    seconds_left = 600 - 2.0 * RATE_WINDOW[1]
-    assert fitted[RATE_WINDOW[1]] == 500 + RATE_WINDOW[1] + int(TIME_MARGIN * 0.5 * seconds_left)
-    assert steps_within_time(config, step=620, rate=10_000.0, seconds_left=60) == 100_000  # never past `steps`
-    assert RunClock(None, 0).fitted_steps(config, RATE_WINDOW[1]) is None
+    clock = RunClock(60, first_step=500, last_step=100_000, now=lambda: now[0])
+    refit = RATE_WINDOW[1] + REFIT_EVERY
+    fitted = {}
+    for since in range(refit + 5):
+        now[0] = seconds_at(since)
+        fitted[since] = clock.fitted_steps(500 + since)
+    assert [since for since, steps in fitted.items() if steps is not None] == [RATE_WINDOW[1], refit]
+    first_left = 3600 - seconds_at(RATE_WINDOW[1])
+    assert fitted[RATE_WINDOW[1]] == 500 + RATE_WINDOW[1] + int(TIME_MARGIN * 0.5 * first_left)
+    slower = REFIT_EVERY / (seconds_at(refit) - seconds_at(RATE_WINDOW[1]))  # since the first fit
+    assert clock.rate == pytest.approx(slower) == 0.25
+    assert fitted[refit] == 500 + refit + int(TIME_MARGIN * slower * (3600 - seconds_at(refit)))
+    assert fitted[refit] < fitted[RATE_WINDOW[1]]  # the cycle now ends sooner
+    assert steps_within_time(100_000, step=620, rate=10_000.0, seconds_left=60) == 100_000  # never past `steps`
+    assert RunClock(None, 0, 100_000).fitted_steps(RATE_WINDOW[1]) is None
 
 
 def test_a_run_whose_time_is_up_saves_and_stops(tmp_path, pool):

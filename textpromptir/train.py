@@ -21,6 +21,7 @@ import math
 import os
 import random
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -48,9 +49,11 @@ from .text import TEXT_WEIGHTS
 from .weights import load_model, save_weights, weights_notes
 
 PROMPTS_FILE = "prompts.safetensors"
-# A time-limited run measures its rate over these steps, after the first few (which
-# start the loaders and the device), and keeps this share of the time as a margin.
+# A time-limited run measures its rate between these steps (the ones before start the
+# loaders and the device) and fits the cycle to it; then it measures and fits again every
+# REFIT_EVERY steps, as a machine's pace drifts. It keeps this share of the time left as a margin.
 RATE_WINDOW = (20, 120)
+REFIT_EVERY = 250
 TIME_MARGIN = 0.97
 HAZE_CONTEXT = 3  # haze patches are cut this many times larger and shrunk: haze is a global effect
 
@@ -84,8 +87,8 @@ class TrainConfig:
     # busy poorly, while two processes of one thread nearly double the rate (PROFILE.md).
     cpu_processes: int = 1
     # Stop (and save) after this long: a lent GPU's time is fixed. The cycle's cosine is then
-    # fitted to end by that time, at the rate measured in the first steps, and `steps` is
-    # only its upper bound.
+    # fitted to end by that time, at the rate of recent steps (again every REFIT_EVERY steps),
+    # and `steps` is only its upper bound.
     max_minutes: float | None = None
 
     @classmethod
@@ -99,14 +102,17 @@ class TrainConfig:
 
 
 class RunClock:
-    """A run's clock. With a time limit it fits the cycle's end to it, from the rate of the first steps."""
+    """A run's clock. With a time limit it fits the cycle's end to it, from the pace of recent steps."""
 
-    def __init__(self, minutes: float | None, first_step: int, now: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, minutes: float | None, first_step: int, last_step: int, now: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.limit = 60 * minutes if minutes else None
         self.first_step = first_step
+        self.last_step = last_step  # the configured `steps`: no fit goes past it
         self.now = now
         self.started = now()
-        self.window_started = 0.0
+        self.mark = (first_step, 0.0)  # the step and time the current rate is measured from
         self.rate = 0.0
 
     def elapsed(self) -> float:
@@ -115,21 +121,25 @@ class RunClock:
     def time_is_up(self) -> bool:
         return self.limit is not None and self.elapsed() > self.limit
 
-    def fitted_steps(self, config: TrainConfig, step: int) -> int | None:
-        """At the end of the measuring window, the step the cycle must end at to stop in time; else None."""
+    def fitted_steps(self, step: int) -> int | None:
+        """The step the cycle must end at to stop in time, at the end of the measuring window and
+        every REFIT_EVERY steps after it, each time at the rate since the last; else None."""
         if self.limit is None:
             return None
-        if step - self.first_step == RATE_WINDOW[0]:
-            self.window_started = self.elapsed()
-        if step - self.first_step != RATE_WINDOW[1]:
+        since = step - self.first_step
+        if since == RATE_WINDOW[0]:
+            self.mark = (step, self.elapsed())
+        if since < RATE_WINDOW[1] or (since - RATE_WINDOW[1]) % REFIT_EVERY:
             return None
-        self.rate = (RATE_WINDOW[1] - RATE_WINDOW[0]) / (self.elapsed() - self.window_started)
-        return steps_within_time(config, step, self.rate, self.limit - self.elapsed())
+        marked_step, marked_time = self.mark
+        self.mark = (step, self.elapsed())
+        self.rate = (step - marked_step) / (self.mark[1] - marked_time)
+        return steps_within_time(self.last_step, step, self.rate, self.limit - self.mark[1])
 
 
-def steps_within_time(config: TrainConfig, step: int, rate: float, seconds_left: float) -> int:
+def steps_within_time(last_step: int, step: int, rate: float, seconds_left: float) -> int:
     """The step a time-limited run's cycle must end at, so that it stops at its lowest learning rate."""
-    return min(config.steps, step + int(TIME_MARGIN * rate * seconds_left))
+    return min(last_step, step + int(TIME_MARGIN * rate * seconds_left))
 
 
 def agreed(value: float, reduction: dist.ReduceOp, distributed: bool, device: torch.device) -> float:
@@ -357,8 +367,9 @@ def train_in_cpu_processes(config: TrainConfig, log: Callable[[str], None]) -> P
     """Run `train_in_this_process` in `config.cpu_processes` processes, joined over loopback by gloo."""
     world = config.cpu_processes
     threads = max(1, torch.get_num_threads() // world)
+    cached_embeddings(Path(config.data_root))  # made here once, if missing, rather than by every process
     failures = mp.get_context("spawn").SimpleQueue()
-    arguments = (world, free_loopback_port(), threads, config, log, failures)
+    arguments = (world, free_loopback_port(), threads, config, log, failures, os.getpid())
     processes = mp.start_processes(cpu_process, arguments, nprocs=world, join=False, start_method="spawn")
     try:
         while not processes.join():  # a failed process stops the others and raises here
@@ -375,9 +386,17 @@ def train_in_cpu_processes(config: TrainConfig, log: Callable[[str], None]) -> P
 
 
 def cpu_process(
-    rank: int, world: int, port: int, threads: int, config: TrainConfig, log: Callable[[str], None], failures
+    rank: int,
+    world: int,
+    port: int,
+    threads: int,
+    config: TrainConfig,
+    log: Callable[[str], None],
+    failures,
+    launcher: int,
 ) -> None:
     """One process of `train_in_cpu_processes`, with the settings `torchrun` would give it."""
+    stop_with(launcher)
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world)
     )
@@ -387,6 +406,23 @@ def cpu_process(
     except TextPromptIRError as error:
         failures.put(error)
         raise
+
+
+def stop_with(launcher: int) -> None:
+    """Exit as soon as the launching process is gone, so that killing it stops the whole run.
+
+    PyTorch has the kernel send SIGINT to its processes when their parent dies, but a run
+    started in the background (`nohup ... &`) ignores SIGINT: its processes went on training,
+    sharing the run directory with the next run. Each state is written whole and then renamed,
+    so an exit mid-save leaves the previous one.
+    """
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stop-with-launcher", daemon=True).start()
 
 
 def free_loopback_port() -> int:
@@ -432,13 +468,15 @@ def train_in_this_process(config: TrainConfig, log: Callable[[str], None]) -> Pa
     if rank == 0:
         batch = f"{config.batch} in each of {dist.get_world_size()} processes" if distributed else config.batch
         log(f"training {config.size} from step {step} on {device}, {len(photos)} photos, batch {batch}")
-    clock, losses = RunClock(config.max_minutes, step), []
+    clock, losses = RunClock(config.max_minutes, step, config.steps), []
     for degraded, clean, text in batch_loader(photos, bank, config, seed, pin=device.type == "cuda"):
         if agreed(step >= config.steps or clock.time_is_up(), dist.ReduceOp.MAX, distributed, device):
             break
-        fitted = clock.fitted_steps(config, step)
+        fitted = clock.fitted_steps(step)
         if fitted is not None:
-            config = dataclasses.replace(config, steps=int(agreed(fitted, dist.ReduceOp.MIN, distributed, device)))
+            fitted = int(agreed(fitted, dist.ReduceOp.MIN, distributed, device))
+        if fitted is not None and fitted != config.steps:
+            config = dataclasses.replace(config, steps=fitted)
             if rank == 0:
                 write_config(config, run_dir)
                 log(f"{clock.rate:.2f} steps/s: the cycle now ends at step {config.steps}, within the time limit")
