@@ -286,3 +286,12 @@ def test_a_pack_trains_without_the_pool_or_the_text_encoder(tmp_path, pool, monk
     monkeypatch.setattr("textpromptir.train.corpus_fingerprint", lambda: "another corpus")
     with pytest.raises(AssertionError, match="text encoder was loaded"):
         cached_embeddings(packed)  # a cache of another corpus is made again, not trusted
+
+
+def test_the_committed_configs_continue_the_committed_state():
+    training = Path(__file__).resolve().parents[1] / "resources" / "training"
+    step = steps_in(training / "lite-cpu.state.safetensors")
+    cpu, gpu = (TrainConfig.load(training / name) for name in ("lite-cpu.json", "lite-gpu.json"))
+    assert cpu.start_from == gpu.start_from == "resources/training/lite-cpu.state.safetensors"
+    assert cpu.cycle_start <= step < cpu.steps  # a committed state may be mid-cycle
+    assert gpu.cycle_start == step  # a lent GPU begins a new warm restart from it
