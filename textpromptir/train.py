@@ -475,11 +475,11 @@ def train_in_this_process(config: TrainConfig, log: Callable[[str], None]) -> Pa
         fitted = clock.fitted_steps(step)
         if fitted is not None:
             fitted = int(agreed(fitted, dist.ReduceOp.MIN, distributed, device))
-        if fitted is not None and fitted != config.steps:
-            config = dataclasses.replace(config, steps=fitted)
-            if rank == 0:
-                write_config(config, run_dir)
-                log(f"{clock.rate:.2f} steps/s: the cycle now ends at step {config.steps}, within the time limit")
+            if fitted != config.steps:
+                config = dataclasses.replace(config, steps=fitted)
+                if rank == 0:
+                    write_config(config, run_dir)
+                    log(f"{clock.rate:.2f} steps/s: the cycle now ends at step {fitted}, within the time limit")
         for group in optimiser.param_groups:
             group["lr"] = learning_rate_at(step, config)
         degraded = degraded.to(device, memory_format=torch.channels_last, non_blocking=True)
