@@ -169,6 +169,28 @@ def test_fast_attention_computes_what_restormer_does(channels, heads, channels_l
     assert (fast - reference).abs().max() <= 1e-4 * reference.abs().max()
 
 
+@pytest.mark.slow
+def test_the_model_exports_with_dynamic_sizes_to_operators_that_onnx_and_openvino_convert():
+    """Neither converter takes diagonal views, writes into them, or Python floats of symbolic sizes
+    (benchmarks/runtime_study.py exports the shipped model for both)."""
+    torch.manual_seed(0)
+    model = TextPromptIR(ModelConfig(width=8, blocks=(1, 1, 1, 1), heads=(1, 2, 2, 4), refinement_blocks=0))
+    model.output.reset_parameters()
+    model.eval().requires_grad_(False)
+    text = torch.randn(1, 384)
+    height, width = torch.export.Dim("height", max=1024), torch.export.Dim("width", max=1024)
+    with torch.enable_grad():  # the whole-map path: the strip path's loops depend on the size
+        program = torch.export.export(
+            model, (torch.rand(1, 3, 32, 32), text), dynamic_shapes=({2: 8 * height, 3: 8 * width}, None)
+        )
+    targets = [str(node.target) for node in program.graph.nodes if node.op == "call_function"]
+    assert "aten.softmax.int" in targets
+    assert [t for t in targets if any(word in t for word in ("diagonal", "copy_", "truediv", "sym_float"))] == []
+    other_size = torch.rand(1, 3, 48, 40)
+    with torch.no_grad():
+        assert torch.allclose(program.module()(other_size, text), model(other_size, text), atol=1e-5)
+
+
 def test_text_modulation_matches_its_formula():
     torch.manual_seed(0)
     module = TextModulation(32, 48)

@@ -58,14 +58,20 @@ class TransposedAttention(nn.Module):
 
         The Gram matrix's off-diagonal block is Q^T K and its diagonal the
         squared channel norms, so no normalised copies of Q and K are made.
+        Diagonals are read and the block-diagonal A is built by multiplying
+        with identity masks, not through diagonal views: the exporters to ONNX
+        and OpenVINO convert neither diagonal views nor writes into them
+        (benchmarks/runtime_study.py). The matrices are tiny, and the result
+        is the same to the bit.
         """
         b, c = gram.shape[0], gram.shape[1] // 2
         heads, d = self.heads, c // self.heads
-        norms = gram.diagonal(dim1=1, dim2=2).sqrt().clamp_min(NORM_EPS)  # (B, 2C)
+        squared_norms = (gram * torch.eye(2 * c, dtype=gram.dtype, device=gram.device)).sum(dim=-1)  # (B, 2C)
+        norms = squared_norms.sqrt().clamp_min(NORM_EPS)
         q_norm, k_norm = norms[:, :c].reshape(b, heads, d, 1), norms[:, c:].reshape(b, heads, 1, d)
-        cross = gram[:, :c, c:]  # Q^T K, (B, C, C)
-        per_head = cross.reshape(b, heads, d, heads, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)  # (B, heads, d, d)
+        same_head = torch.eye(heads, dtype=gram.dtype, device=gram.device).view(1, heads, 1, heads, 1)
+        cross = gram[:, :c, c:].reshape(b, heads, d, heads, d)  # Q^T K, split by head
+        per_head = (cross * same_head).sum(dim=3)  # the heads' diagonal blocks, (B, heads, d, d)
         attention = (per_head / (q_norm * k_norm) * self.temperature).softmax(dim=-1)
-        mixing = attention.new_zeros(b, heads, d, heads, d)
-        mixing.diagonal(dim1=1, dim2=3).copy_(attention.permute(0, 2, 3, 1))  # block-diagonal (B, C, C)
-        return self.project.weight.view(c, c).float() @ mixing.view(b, c, c)
+        mixing = (attention.unsqueeze(3) * same_head).reshape(b, c, c)  # block-diagonal A
+        return self.project.weight.view(c, c).float() @ mixing

@@ -60,9 +60,11 @@ def channel_means(x: torch.Tensor) -> torch.Tensor:
 
     On a channels_last map the pixels are the rows of a free (B, H*W, C)
     view, and a matrix-vector product averages them several times faster than
-    a reduction over H and W.
+    a reduction over H and W. The weights 1 / (H*W) come from a tensor
+    division, not a Python float, so that an exported graph keeps the size
+    dynamic (benchmarks/runtime_study.py).
     """
     b, c, h, w = x.shape
     pixels = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    weights = x.new_full((b, 1, h * w), 1.0 / (h * w))
+    weights = x.new_ones(b, 1, h * w) / (h * w)
     return (weights @ pixels).view(b, c)
