@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cpu_speed import median_seconds  # this folder is on sys.path when a benchmark runs as a script
 
+from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
 from textpromptir.weights import SHIPPED_WEIGHTS, load_model
 
@@ -61,14 +62,10 @@ def export_program(model: TextPromptIR) -> torch.export.ExportedProgram:
     """The model on its whole-map path (grad mode on, no parameter needing one), H and W dynamic multiples of 8."""
     height, width = torch.export.Dim("height", max=1024), torch.export.Dim("width", max=1024)
     example = (torch.rand(1, 3, 256, 256), torch.randn(1, 384))
-    needs_grad = [parameter.requires_grad for parameter in model.parameters()]
-    model.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            return torch.export.export(model, example, dynamic_shapes=({2: 8 * height, 3: 8 * width}, None))
-    finally:
-        for parameter, needed in zip(model.parameters(), needs_grad, strict=True):
-            parameter.requires_grad_(needed)
+    with torch.enable_grad():
+        return torch.export.export(
+            model.requires_grad_(False), example, dynamic_shapes=({2: 8 * height, 3: 8 * width}, None)
+        )
 
 
 def onnx_runtime(path: Path, text: torch.Tensor, threads: int, spinning: bool) -> Runner:
@@ -125,11 +122,6 @@ def runtimes(model: TextPromptIR, text: torch.Tensor, threads: int, onnx_path: P
     return cases
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -164,9 +156,10 @@ def main() -> int:
         runs |= {name: (lambda run=run, pixels=pixels: run(pixels)) for name, run in cases.items()}
         seconds = median_seconds(runs, args.repeats)
         reference = eager()
+        outputs = {name: run(pixels) for name, run in cases.items()}
         cells = [
-            f"{seconds[name]:.3f} | {seconds[name] / seconds['eager']:.2f} | {psnr(reference, run(pixels)):.1f}"
-            for name, run in cases.items()
+            f"{seconds[name]:.3f} | {seconds[name] / seconds['eager']:.2f} | {psnr(reference, output, peak=1.0):.1f}"
+            for name, output in outputs.items()
         ]
         print(f"| {side} x {side} | {seconds['eager']:.3f} | " + " | ".join(cells) + " |", flush=True)
     return 0
