@@ -95,7 +95,7 @@ def models(compile_too: bool) -> dict[str, tuple[Callable[[torch.Tensor], torch.
     plain = plain_convolutions(layers).eval().to(memory_format=torch.channels_last)
     found = {"plain conv": (plain, plain), **found}
     try:
-        from textpromptir.peers import _ffdnet_model
+        from textpromptir.training.peers import _ffdnet_model
 
         ffdnet = _ffdnet_model("cpu")
         level = torch.full((1, 1, 1, 1), 25 / 255)

@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
+from textpromptir.engine.restore import Restorer
 from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
-from textpromptir.restore import Restorer
 
 PROMPT = "remove the noise"
 MIN_PSNR = 45.0

@@ -37,8 +37,8 @@ def measure(size: str, megapixels: float, threads: int, repeats: int) -> dict:
     import numpy as np
     import torch
 
+    from textpromptir.engine.restore import Restorer
     from textpromptir.model import SIZES, TextPromptIR
-    from textpromptir.restore import Restorer
 
     torch.set_num_threads(threads)
     model = TextPromptIR(SIZES[size])

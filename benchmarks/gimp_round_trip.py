@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from installer.plugins import write_settings  # noqa: E402
-from textpromptir.weights import SHIPPED_WEIGHTS  # noqa: E402
+from textpromptir.engine.weights import SHIPPED_WEIGHTS  # noqa: E402
 from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.client import Image, connect  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402

@@ -21,7 +21,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from PIL import Image  # noqa: E402
 
-from textpromptir.weights import SHIPPED_WEIGHTS  # noqa: E402
+from textpromptir.engine.weights import SHIPPED_WEIGHTS  # noqa: E402
 
 from conftest import photo_like  # noqa: E402
 from krita_host import run_krita  # noqa: E402

@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cpu_speed import median_seconds  # this folder is on sys.path when a benchmark runs as a script
 
+from textpromptir.engine.weights import SHIPPED_WEIGHTS, load_model
 from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
-from textpromptir.weights import SHIPPED_WEIGHTS, load_model
 
 Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, H, W) float32 -> restored
 

@@ -31,7 +31,7 @@ if not os.environ["OMP_WAIT_POLICY"]:
     del os.environ["OMP_WAIT_POLICY"]  # before textpromptir sets its own
     import torch  # noqa: F401  (loads OpenMP with its default policy)
 import numpy as np
-from textpromptir.restore import Restorer
+from textpromptir.engine.restore import Restorer
 restorer = Restorer.load(device="cpu")
 image = np.random.default_rng(0).random((1024, 1024, 3), dtype=np.float32)
 restorer.restore(image[:256, :256], "remove the noise")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from textpromptir.engine.restore import Restorer
+from textpromptir.engine.weights import save_weights
 from textpromptir.model import SIZES, TextPromptIR
-from textpromptir.restore import Restorer
-from textpromptir.weights import save_weights
 
 
 def untrained_model(seed: int = 0, size: str = "lite") -> TextPromptIR:

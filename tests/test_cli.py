@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from textpromptir.cli import main
-from textpromptir.images import encode_png16, read_photo
+from textpromptir.engine.images import encode_png16, read_photo
 
 from conftest import photo_like
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from textpromptir import data
+from textpromptir.training import data
 
 from conftest import photo_like
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from textpromptir import degradations as d
 from textpromptir.metrics import psnr
+from textpromptir.training import degradations as d
 
 from conftest import photo_like
 

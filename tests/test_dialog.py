@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 qt = pytest.importorskip("textpromptir_client.qt")
-from textpromptir.text import PromptError, understand  # noqa: E402
+from textpromptir.text.understand import PromptError, understand  # noqa: E402
 from textpromptir_client.dialog import PromptDialog  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
 

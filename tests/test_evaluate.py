@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from textpromptir import degradations, peers
 from textpromptir.cli import main
-from textpromptir.data import Photo
-from textpromptir.evaluate import OURS, evaluate, markdown
+from textpromptir.engine.restore import Restorer
 from textpromptir.metrics import psnr
-from textpromptir.restore import Restorer
+from textpromptir.training import degradations, peers
+from textpromptir.training.data import Photo
+from textpromptir.training.evaluate import OURS, evaluate, markdown
 
 from conftest import photo_like
 

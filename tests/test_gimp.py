@@ -27,9 +27,9 @@ import torch
 from PIL import Image
 
 from installer.plugins import install_gimp, write_settings
-from textpromptir.images import encode_png16
-from textpromptir.restore import Restorer
-from textpromptir.weights import save_weights
+from textpromptir.engine.images import encode_png16
+from textpromptir.engine.restore import Restorer
+from textpromptir.engine.weights import save_weights
 from textpromptir_client import protocol
 from textpromptir_client.client import connect
 from textpromptir_client.settings import Settings

@@ -8,8 +8,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
+from textpromptir.engine.images import ORIENTATION_TAG, read_photo, write_photo
 from textpromptir.errors import ImageError
-from textpromptir.images import ORIENTATION_TAG, read_photo, write_photo
 
 from conftest import photo_like
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from textpromptir.instructions import (
+from textpromptir.text.instructions import (
     ADDED_FAMILIES,
     CATEGORIES,
     COMBO,
@@ -181,7 +181,7 @@ def test_write_read_round_trip(tmp_path: Path, corpus):
 
 
 def test_shipped_corpus_matches_the_code(corpus):
-    """resources/instructions/corpus.jsonl is what `python -m textpromptir.instructions` writes."""
+    """resources/instructions/corpus.jsonl is what `python -m textpromptir.text.instructions` writes."""
     assert DEFAULT_PATH.is_file()
     assert DEFAULT_PATH.stat().st_size < 1_500_000
     assert read_corpus(DEFAULT_PATH) == corpus

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from textpromptir.images import encode_png16
-from textpromptir.restore import Restorer
+from textpromptir.engine.images import encode_png16
+from textpromptir.engine.restore import Restorer
 
 from conftest import photo_like
 from krita_host import krita_available, run_krita

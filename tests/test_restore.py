@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from textpromptir.engine.restore import Restorer, pick_device
+from textpromptir.engine.weights import initialise_weights
 from textpromptir.errors import Cancelled, DeviceError, ImageError, PromptError, WeightsError
 from textpromptir.metrics import psnr
-from textpromptir.restore import Restorer, pick_device
-from textpromptir.weights import initialise_weights
 
 from conftest import photo_like
 

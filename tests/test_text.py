@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from textpromptir import text
 from textpromptir.cli import main
-from textpromptir.text import CAPABILITIES, PromptError, PromptRefused, understand
+from textpromptir.text import understand as text
+from textpromptir.text.understand import CAPABILITIES, PromptError, PromptRefused, understand
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_strength_words_are_read():
 
 
 def test_tasks_are_the_corpus_degradations():
-    from textpromptir.instructions import DEGRADATIONS
+    from textpromptir.text.instructions import DEGRADATIONS
 
     assert text.TASKS == DEGRADATIONS
 
@@ -101,7 +101,7 @@ def test_loads_offline_with_the_network_cut(tmp_path):
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
         "socket.getaddrinfo = refuse\n"
-        "from textpromptir.text import understand\n"
+        "from textpromptir.text.understand import understand\n"
         "print(understand('remove the rain').tasks)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}

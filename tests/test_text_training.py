@@ -5,10 +5,10 @@ import random
 import pytest
 import torch
 
-from textpromptir.instructions import read_corpus
-from textpromptir.text import TEXT_WEIGHTS, PromptEncoder
-from textpromptir.text_training import CORPUS_PATH, embeddings, projector_targets, prompt_error, refit_projector
-from textpromptir.weights import SHIPPED_WEIGHTS, load_model
+from textpromptir.engine.weights import SHIPPED_WEIGHTS, load_model
+from textpromptir.text.instructions import read_corpus
+from textpromptir.text.understand import TEXT_WEIGHTS, PromptEncoder
+from textpromptir.training.text_encoder import CORPUS_PATH, embeddings, projector_targets, prompt_error, refit_projector
 
 
 @pytest.fixture(scope="module")

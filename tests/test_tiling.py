@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from textpromptir import tiling
+from textpromptir.engine import tiling
 from textpromptir.metrics import psnr
 
 from conftest import photo_like

@@ -16,12 +16,11 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from textpromptir.data import Photo, pack, read_manifest
+from textpromptir.engine.weights import initialise_weights, load_model, save_weights
 from textpromptir.errors import WeightsError
-from textpromptir.evaluate import evaluate, markdown, ssim
 from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
-from textpromptir.train import (
+from textpromptir.training.backbone import (
     PROMPTS_FILE,
     RATE_WINDOW,
     REFIT_EVERY,
@@ -39,7 +38,8 @@ from textpromptir.train import (
     steps_within_time,
     train,
 )
-from textpromptir.weights import initialise_weights, load_model, save_weights
+from textpromptir.training.data import Photo, pack, read_manifest
+from textpromptir.training.evaluate import evaluate, markdown, ssim
 
 from conftest import photo_like
 
@@ -278,12 +278,12 @@ def test_a_pack_trains_without_the_pool_or_the_text_encoder(tmp_path, pool, monk
     def no_encoder():
         raise AssertionError("the text encoder was loaded")
 
-    monkeypatch.setattr("textpromptir.text.prompt_encoder", no_encoder)
+    monkeypatch.setattr("textpromptir.text.understand.prompt_encoder", no_encoder)
     encode_corpus.cache_clear()
     prompt_bank.cache_clear()
     config = TrainConfig(steps=2, batch=2, patch=32, data_root=str(packed), run_dir=str(tmp_path / "run"))
     assert steps_in(train(config, log=lambda line: None)) == 2
-    monkeypatch.setattr("textpromptir.train.corpus_fingerprint", lambda: "another corpus")
+    monkeypatch.setattr("textpromptir.training.backbone.corpus_fingerprint", lambda: "another corpus")
     with pytest.raises(AssertionError, match="text encoder was loaded"):
         cached_embeddings(packed)  # a cache of another corpus is made again, not trusted
 

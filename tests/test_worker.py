@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textpromptir.restore import Restorer
+from textpromptir.engine.restore import Restorer
 from textpromptir_client import protocol
 from textpromptir_client.client import Image, Session, WorkerError, connect
 from textpromptir_client.settings import Settings

@@ -1,6 +1,6 @@
 import sys
 
-from .cli import main
+from textpromptir.cli import main
 
 if __name__ == "__main__":  # spawned training processes import this module under another name
     sys.exit(main())

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ImageError, TextPromptIRError
+from textpromptir.errors import ImageError, TextPromptIRError
 
 USAGE_ERROR = 2  # argparse's own exit code for bad arguments
 
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _tile_size(text: str) -> int:
-    from .tiling import MIN_TILE
+    from textpromptir.engine.tiling import MIN_TILE
 
     if not text.isdigit() or 0 < int(text) < MIN_TILE:
         raise argparse.ArgumentTypeError(f"use 0 (no tiling) or at least {MIN_TILE} pixels, not {text!r}")
@@ -162,9 +162,9 @@ class _UsageError(TextPromptIRError):
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from .images import read_photo, write_photo
-    from .restore import Restorer
-    from .text import understand
+    from textpromptir.engine.images import read_photo, write_photo
+    from textpromptir.engine.restore import Restorer
+    from textpromptir.text.understand import understand
 
     prompt = understand(args.prompt).prompt  # refuse a prompt before any work
     outputs = _outputs(args)
@@ -187,7 +187,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _understand(args: argparse.Namespace) -> int:
-    from .text import understand
+    from textpromptir.text.understand import understand
 
     found = understand(args.prompt)
     if args.json:
@@ -205,7 +205,7 @@ def _understand(args: argparse.Namespace) -> int:
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
-    from .data import fetch
+    from textpromptir.training.data import fetch
 
     fetch(args.root, log=lambda line: print(line, file=sys.stderr))
     print(f"manifest: {args.root / 'manifest.jsonl'}")
@@ -213,8 +213,8 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _data_pack(args: argparse.Namespace) -> int:
-    from .data import TRAINING_SIDE, pack
-    from .train import PROMPTS_FILE, cached_embeddings
+    from textpromptir.training.backbone import PROMPTS_FILE, cached_embeddings
+    from textpromptir.training.data import TRAINING_SIDE, pack
 
     side = args.longest_side or TRAINING_SIDE
     photo_bytes = pack(args.root, args.out, side, args.quality, log=lambda line: print(line, file=sys.stderr))
@@ -225,7 +225,7 @@ def _data_pack(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from textpromptir.training.backbone import TrainConfig, train
 
     overrides = {key: getattr(args, key) for key in ("steps", "run_dir", "data_root", "start_from", "device")}
     state = train(TrainConfig.load(args.config, **overrides), log=functools.partial(print, flush=True))
@@ -234,7 +234,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, markdown, to_json
+    from textpromptir.training.evaluate import evaluate, markdown, to_json
 
     rows = evaluate(args.weights, args.data_root, args.device, with_peers=not args.no_peers, bm3d=args.bm3d)
     print(markdown(rows))
@@ -246,14 +246,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from .worker import serve
+    from textpromptir.serve.worker import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     return serve(str(args.weights) if args.weights else None, args.device, args.idle_timeout)
 
 
 def _init_weights(args: argparse.Namespace) -> int:
-    from .weights import initialise_weights
+    from textpromptir.engine.weights import initialise_weights
 
     model = initialise_weights(args.path, args.size, args.seed)
     parameters = sum(p.numel() for p in model.parameters())

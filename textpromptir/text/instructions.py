@@ -13,7 +13,7 @@ a degradation, such as "add rain to the scene").
 The validation split holds whole template families, never single sentences,
 so it measures how well the encoder copes with phrasings it never saw.
 
-Build and write it with `python -m textpromptir.instructions [PATH]`.
+Build and write it with `python -m textpromptir.text.instructions [PATH]`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textpromptir.resources import resource
+
 DEGRADATIONS = ("noise", "rain", "haze", "blur", "low_light", "jpeg")
 NONE = "none"
 COMBO = "combo"
@@ -42,7 +44,7 @@ STYLES = ("imperative", "request", "descriptive", "question", "casual", "terse",
 NONE_STYLES = ("edit", "nearmiss", "unsupported", "vague", "question", "chitchat", "caption", "gibberish")
 NONE_ACTION_STYLES = ("edit", "nearmiss", "unsupported", "vague")  # the rest is talk, not a request
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "resources" / "instructions" / "corpus.jsonl"
+DEFAULT_PATH = resource("instructions", "corpus.jsonl")
 
 # About this share of the template families of every pool goes to validation.
 VAL_FRACTION = 0.18

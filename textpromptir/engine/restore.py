@@ -10,10 +10,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textpromptir.errors import Cancelled, DeviceError, ImageError, OutOfMemory, WeightsError
+from textpromptir.model import TextPromptIR
+from textpromptir.text.understand import understand
+
 from . import tiling
-from .errors import Cancelled, DeviceError, ImageError, OutOfMemory, WeightsError
-from .model import TextPromptIR
-from .text import understand
 from .weights import SHIPPED_WEIGHTS, load_model
 
 # Tiles of up to 512 x 512 were the fastest on the CPU (their activations

@@ -8,12 +8,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .errors import WeightsError
-from .model import SIZES, ModelConfig, TextPromptIR
+from textpromptir.errors import WeightsError
+from textpromptir.model import SIZES, ModelConfig, TextPromptIR
+from textpromptir.resources import resource
 
 FORMAT = "textpromptir-backbone-1"
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-SHIPPED_WEIGHTS = RESOURCES / "weights" / "textpromptir-lite.safetensors"
+SHIPPED_WEIGHTS = resource("weights", "textpromptir-lite.safetensors")
 
 
 def save_weights(model: TextPromptIR, path: Path, *, dtype: torch.dtype = torch.float16, **notes: str) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import TextPromptIRError
+from textpromptir.errors import TextPromptIRError
 
 
 class PeerUnavailable(TextPromptIRError):

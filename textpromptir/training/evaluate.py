@@ -7,7 +7,7 @@ SSIM of the degraded input and of the restored result, and seconds per
 megapixel; plus the steering check, noisy photos restored with a rain prompt.
 
 With peers (the CLI's default), the same degraded photos are also restored by
-the comparison peers of `textpromptir.peers`, one row each under the row of
+the comparison peers of `textpromptir.training.peers`, one row each under the row of
 their degradation: FFDNet colour and BM3D for noise (both given the true
 sigma), the dark channel prior for haze, the best of a few median and opening
 filters for rain (named in the row, the others' PSNR in its note), Zero-DCE++
@@ -32,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from textpromptir.engine.restore import Restorer
+from textpromptir.metrics import psnr
+
 from . import degradations, peers
 from .data import read_manifest
-from .metrics import psnr
-from .restore import Restorer
 
 CROP = 512  # validation crops keep CPU evaluation to minutes
 PROMPTS = {

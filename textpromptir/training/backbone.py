@@ -37,16 +37,17 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from textpromptir.engine.restore import half_precision, pick_device
+from textpromptir.engine.weights import load_model, save_weights, weights_notes
+from textpromptir.errors import TextPromptIRError, WeightsError
+from textpromptir.model import SIZES, ModelConfig, TextPromptIR
+from textpromptir.model.growth import can_deepen, deepen
+from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
+from textpromptir.text.instructions import read_corpus
+from textpromptir.text.understand import TEXT_WEIGHTS
+
 from .data import TRAINING_SIDE, read_manifest
 from .degradations import DEGRADATIONS, degrade
-from .errors import TextPromptIRError, WeightsError
-from .instructions import DEFAULT_PATH as CORPUS_PATH
-from .instructions import read_corpus
-from .model import SIZES, ModelConfig, TextPromptIR
-from .model.growth import can_deepen, deepen
-from .restore import half_precision, pick_device
-from .text import TEXT_WEIGHTS
-from .weights import load_model, save_weights, weights_notes
 
 PROMPTS_FILE = "prompts.safetensors"
 # A time-limited run measures its rate between these steps (the ones before start the
@@ -217,7 +218,7 @@ def corpus_fingerprint() -> str:
 def encode_corpus(fingerprint: str) -> dict[tuple[str, ...], torch.Tensor]:
     """Unit-length pooled embeddings of the corpus's training split, by label set; once per process and
     `fingerprint` (the corpus and the encoder it was made from). Seconds on a CPU."""
-    from .text import prompt_encoder
+    from textpromptir.text.understand import prompt_encoder
 
     corpus = [item for item in read_corpus(CORPUS_PATH) if item.split == "train" and item.labels]
     encoder = prompt_encoder()
