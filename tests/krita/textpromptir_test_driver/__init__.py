@@ -163,6 +163,10 @@ def run_scenario(scenario, record):
     if box is not None:
         record["message"] = box.text()
         record["details"] = box.detailedText()
+        copy = box.findChild(QPushButton, "textpromptir_copy_command")
+        if copy is not None:  # the message says what to run: the user copies it
+            copy.click()
+            record["clipboard"] = QApplication.clipboard().text()
         box.close()
     document.waitForDone()
     record["layers_after"] = layers(document)
