@@ -10,21 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from textpromptir.tasks import STRENGTHS, TASKS
 from textpromptir.text.instructions import (
-    ADDED_FAMILIES,
     CATEGORIES,
     COMBO,
     DEFAULT_PATH,
-    DEGRADATIONS,
-    GENERIC_FAMILIES,
-    MISSPELLINGS,
     NONE,
     NONE_STYLES,
     SPLITS,
-    STRENGTH_WORDS,
-    STRENGTHS,
     STYLES,
-    VOCABULARY,
     Instruction,
     build_corpus,
     category,
@@ -34,9 +28,16 @@ from textpromptir.text.instructions import (
     normalise,
     read_corpus,
     render,
-    style_of,
     val_families,
     write_corpus,
+)
+from textpromptir.text.phrases import (
+    ADDED_FAMILIES,
+    GENERIC_FAMILIES,
+    MISSPELLINGS,
+    STRENGTH_WORDS,
+    VOCABULARY,
+    style_of,
 )
 
 # Terms the issue asks the corpus to cover, per degradation (matched case-insensitively).
@@ -66,8 +67,8 @@ def of(corpus: list[Instruction], name: str, split: str | None = None) -> list[I
 def test_records_are_well_formed(corpus):
     for item in corpus:
         assert item.text == item.text.strip() and item.text
-        assert list(item.labels) == sorted(item.labels, key=DEGRADATIONS.index)
-        assert set(item.labels) <= set(DEGRADATIONS) and len(set(item.labels)) == len(item.labels) <= 3
+        assert list(item.labels) == sorted(item.labels, key=TASKS.index)
+        assert set(item.labels) <= set(TASKS) and len(set(item.labels)) == len(item.labels) <= 3
         assert item.strength in (None, *STRENGTHS)
         assert item.split in SPLITS
         assert style_of(item.template) in STYLES + NONE_STYLES
@@ -75,7 +76,7 @@ def test_records_are_well_formed(corpus):
 
 def test_counts_per_class(corpus):
     table = counts(corpus)
-    for name in DEGRADATIONS:
+    for name in TASKS:
         assert sum(table[name].values()) >= 300, name
     assert sum(table[COMBO].values()) >= 300
     assert sum(table[NONE].values()) >= 400
@@ -88,9 +89,7 @@ def test_counts_per_class(corpus):
 def test_every_pair_and_triple_is_present(corpus):
     present = {item.labels for item in of(corpus, COMBO)}
     assert present == set(combos())
-    assert len(present) == len(list(itertools.combinations(DEGRADATIONS, 2))) + len(
-        list(itertools.combinations(DEGRADATIONS, 3))
-    )
+    assert len(present) == len(list(itertools.combinations(TASKS, 2))) + len(list(itertools.combinations(TASKS, 3)))
     for split in SPLITS:
         assert {len(item.labels) for item in of(corpus, COMBO, split)} == {2, 3}, split
 
@@ -109,7 +108,7 @@ def test_no_duplicate_texts(corpus):
 
 
 def test_every_style_is_covered_in_both_splits(corpus):
-    for name in DEGRADATIONS:
+    for name in TASKS:
         for split in SPLITS:
             styles = {style_of(item.template) for item in of(corpus, name, split)}
             assert styles == set(STYLES), (name, split)
@@ -119,7 +118,7 @@ def test_every_style_is_covered_in_both_splits(corpus):
     assert {"edit", "nearmiss"} <= none_val
 
 
-@pytest.mark.parametrize("name", DEGRADATIONS)
+@pytest.mark.parametrize("name", TASKS)
 def test_jargon_is_covered(corpus, name):
     texts = " | ".join(item.text.lower() for item in of(corpus, name))
     for term in JARGON[name]:
@@ -134,7 +133,7 @@ def test_misspellings_are_covered(corpus, name):
     assert len(misspelt) >= 20, name
 
 
-@pytest.mark.parametrize("name", DEGRADATIONS)
+@pytest.mark.parametrize("name", TASKS)
 def test_strength_words_are_recorded(corpus, name):
     items = of(corpus, name)
     assert {item.strength for item in items} == {None, *STRENGTHS}
@@ -181,7 +180,7 @@ def test_write_read_round_trip(tmp_path: Path, corpus):
 
 
 def test_shipped_corpus_matches_the_code(corpus):
-    """resources/instructions/corpus.jsonl is what `python -m textpromptir.text.instructions` writes."""
+    """resources/instructions/corpus.jsonl is what `textpromptir corpus` writes."""
     assert DEFAULT_PATH.is_file()
     assert DEFAULT_PATH.stat().st_size < 1_500_000
     assert read_corpus(DEFAULT_PATH) == corpus

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from textpromptir.cli import main
+from textpromptir.tasks import EVALUATION_PROMPTS, TASKS
+from textpromptir.text import encoder
 from textpromptir.text import understand as text
 from textpromptir.text.understand import CAPABILITIES, PromptError, PromptRefused, understand
 
@@ -53,10 +55,19 @@ def test_strength_words_are_read():
     assert understand("remove the haze").strength is None
 
 
-def test_tasks_are_the_corpus_degradations():
-    from textpromptir.text.instructions import DEGRADATIONS
+def test_every_stage_reads_the_one_task_list():
+    """The shipped head, the corpus, the synthesised degradations and the evaluation prompts all follow TASKS."""
+    from safetensors import safe_open
 
-    assert text.TASKS == DEGRADATIONS
+    from textpromptir.text.instructions import DEFAULT_PATH, read_corpus
+    from textpromptir.training.degradations import DEGRADATIONS
+
+    with safe_open(str(encoder.TEXT_WEIGHTS), framework="pt") as weights:
+        assert tuple(json.loads(weights.metadata()["tasks"])) == TASKS
+    assert {label for item in read_corpus(DEFAULT_PATH) for label in item.labels} == set(TASKS)
+    assert tuple(DEGRADATIONS) == TASKS
+    for task, prompt in EVALUATION_PROMPTS.items():
+        assert understand(prompt).tasks == (task,)
 
 
 def test_describe_names_tasks_with_confidence():
@@ -76,14 +87,14 @@ def test_a_repeated_prompt_is_served_from_the_cache():
     hits = text.read_prompt.cache_info().hits
     assert understand("remove the noise") is understand("remove the noise")
     assert text.read_prompt.cache_info().hits == hits + 2
-    assert text.prompt_encoder.cache_info().currsize == 1  # one encoder for the process
+    assert encoder.prompt_encoder.cache_info().currsize == 1  # one encoder for the process
 
 
 def test_cli_understand_json(capsys):
     assert main(["understand", "remove the rain and the haze", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["tasks"] == ["rain", "haze"] and len(answer["embedding"]) == 384
-    assert set(answer["confidences"]) == set(text.TASKS)
+    assert set(answer["confidences"]) == set(TASKS)
 
 
 def test_cli_understand_refusal(capsys):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from textpromptir.engine.weights import SHIPPED_WEIGHTS, load_model
+from textpromptir.text.encoder import TEXT_WEIGHTS, PromptEncoder
 from textpromptir.text.instructions import read_corpus
-from textpromptir.text.understand import TEXT_WEIGHTS, PromptEncoder
 from textpromptir.training.text_encoder import CORPUS_PATH, embeddings, projector_targets, prompt_error, refit_projector
 
 

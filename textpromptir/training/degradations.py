@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from textpromptir.tasks import TASKS
+
 Degradation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 NOISE_SIGMAS = (15, 25, 50)  # of 255, the standard benchmark levels
 ORDER = ("haze", "rain", "blur", "low_light", "noise", "jpeg")
@@ -135,14 +137,8 @@ def jpeg(image: np.ndarray, rng: np.random.Generator, quality: int | None = None
     return np.asarray(Image.open(buffer), dtype=np.float32) / 255.0
 
 
-DEGRADATIONS: dict[str, Degradation] = {
-    "noise": noise,
-    "rain": rain,
-    "haze": haze,
-    "blur": blur,
-    "low_light": low_light,
-    "jpeg": jpeg,
-}
+# One synthesiser per task of the registry, in its order.
+DEGRADATIONS: dict[str, Degradation] = dict(zip(TASKS, (noise, rain, haze, blur, low_light, jpeg), strict=True))
 
 
 def degrade(clean: np.ndarray, tasks: Sequence[str], seed: int) -> np.ndarray:

@@ -34,19 +34,12 @@ from PIL import Image
 
 from textpromptir.engine.restore import Restorer
 from textpromptir.metrics import psnr
+from textpromptir.tasks import EVALUATION_PROMPTS
 
 from . import degradations, peers
 from .data import read_manifest
 
 CROP = 512  # validation crops keep CPU evaluation to minutes
-PROMPTS = {
-    "noise": "remove the noise",
-    "rain": "remove the rain streaks",
-    "haze": "remove the haze",
-    "blur": "deblur this photo",
-    "low_light": "brighten this dark photo",
-    "jpeg": "remove the JPEG artifacts",
-}
 WRONG_PROMPT = ("noise sigma 25", "remove the rain streaks")
 OURS = "TextPromptIR"
 BM3D_CROP, BM3D_PHOTOS = 256, 8  # BM3D's fixed subset: the centre 256x256 of the first 8 crops
@@ -214,7 +207,7 @@ def evaluate(
     rows = []
     for case in cases():
         pairs = degrade_all(photos, case)
-        rows.append(evaluate_case(restorer, photos, case, PROMPTS[case.split(" ")[0]], pairs))
+        rows.append(evaluate_case(restorer, photos, case, EVALUATION_PROMPTS[case.split(" ")[0]], pairs))
         if with_peers:
             rows += evaluate_peers(case, pairs, str(restorer.device), bm3d)
     rows.append(evaluate_case(restorer, photos, *WRONG_PROMPT))

@@ -30,9 +30,10 @@ from torch import nn
 
 from textpromptir.engine.weights import load_model, save_weights, weights_notes
 from textpromptir.model import TextPromptIR
+from textpromptir.tasks import STRENGTH_CLASSES, TASKS
+from textpromptir.text.encoder import ADAPTER_RANK, FORMAT, TEXT_WEIGHTS, THRESHOLD, PromptEncoder, encode
 from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
 from textpromptir.text.instructions import Instruction, category, read_corpus
-from textpromptir.text.understand import ADAPTER_RANK, FORMAT, STRENGTHS, TASKS, TEXT_WEIGHTS, THRESHOLD, PromptEncoder
 
 # Prompts written after a round of training, one file per round, never trained on.
 HELD_OUT_PATHS = sorted(CORPUS_PATH.parent.glob("held_out*.jsonl"))
@@ -68,7 +69,7 @@ def with_typos(sentence: str, rng: random.Random) -> str:
 def targets(instructions: Sequence[Instruction]) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-hot task targets (N, 6) and strength classes (N,)."""
     tasks = torch.tensor([[float(task in item.labels) for task in TASKS] for item in instructions])
-    strengths = torch.tensor([STRENGTHS.index(item.strength) for item in instructions])
+    strengths = torch.tensor([STRENGTH_CLASSES.index(item.strength) for item in instructions])
     return tasks, strengths
 
 
@@ -112,7 +113,7 @@ def train(
             task_targets, strength_targets = targets(batch)
             encoder.train()
             texts = [with_typos(item.text, order) if order.random() < TYPO_RATE else item.text for item in batch]
-            _, task_logits, strength_logits = encoder(encoder.tokenize(texts))
+            _, task_logits, strength_logits = encoder(texts)
             loss = nn.functional.binary_cross_entropy_with_logits(task_logits, task_targets)
             loss = loss + 0.5 * nn.functional.cross_entropy(strength_logits, strength_targets)
             optimiser.zero_grad(set_to_none=True)
@@ -125,15 +126,10 @@ def train(
     return encoder.eval()
 
 
-@torch.no_grad()
 def embeddings(encoder: PromptEncoder, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit-length embeddings, as the backbone receives them, and the degradation probabilities."""
-    pooled, probabilities = [], []
-    for start in range(0, len(texts), 128):
-        features, task_logits, _ = encoder(encoder.tokenize(list(texts[start : start + 128])))
-        pooled.append(nn.functional.normalize(features, dim=-1))
-        probabilities.append(task_logits.sigmoid())
-    return torch.cat(pooled), torch.cat(probabilities)
+    embedded, task_logits, _ = encode(texts, encoder)
+    return embedded, task_logits.sigmoid()
 
 
 def embedding_drift(encoder: PromptEncoder, reference: PromptEncoder, texts: Sequence[str]) -> float:
@@ -196,15 +192,13 @@ def save(encoder: PromptEncoder, path: Path) -> None:
     save_file(tensors, str(path), metadata=metadata)
 
 
-@torch.inference_mode()
 def predict(encoder: PromptEncoder, texts: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str | None]]:
-    found, strengths = [], []
-    for start in range(0, len(texts), 128):
-        _, task_logits, strength_logits = encoder(encoder.tokenize(list(texts[start : start + 128])))
-        for row in torch.sigmoid(task_logits).tolist():
-            found.append(tuple(task for task, p in zip(TASKS, row, strict=True) if p >= THRESHOLD))
-        strengths += [STRENGTHS[i] for i in strength_logits.argmax(dim=1).tolist()]
-    return found, strengths
+    _, task_logits, strength_logits = encode(texts, encoder)
+    found = [
+        tuple(task for task, p in zip(TASKS, row, strict=True) if p >= THRESHOLD)
+        for row in torch.sigmoid(task_logits).tolist()
+    ]
+    return found, [STRENGTH_CLASSES[i] for i in strength_logits.argmax(dim=1).tolist()]
 
 
 def report(name: str, items: Sequence[Instruction], found: Sequence[tuple[str, ...]], strengths: Sequence) -> str:
