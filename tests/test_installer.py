@@ -54,7 +54,8 @@ def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> Non
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
     assert (pykrita / "textpromptir_krita.desktop").is_file()
     assert (pykrita / "textpromptir_krita" / "extension.py").is_file()
-    assert (pykrita / "textpromptir_client" / "protocol.py").is_file()
+    assert (pykrita / "textpromptir_client" / "client.py").is_file()
+    assert (pykrita / "textpromptir_wire" / "messages.py").is_file()
     assert (
         home / ".config" / "kritarc"
     ).read_text() == "[General]\nsomething=kept\n\n[python]\nenable_textpromptir_krita=true\n"

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from textpromptir.engine.restore import Restorer
-from textpromptir_client import protocol
 from textpromptir_client.client import Image, Session, WorkerError, connect
 from textpromptir_client.settings import Settings
+from textpromptir_wire import discovery, frames
 
 from conftest import photo_like
 
@@ -34,9 +34,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     saved = os.environ.get("TEXTPROMPTIR_RUNTIME_DIR")
     os.environ["TEXTPROMPTIR_RUNTIME_DIR"] = str(folder)
     yield folder
-    info = protocol.read_info(folder / "worker.json")
+    info = discovery.read_info(folder / "worker.json")
     if info:
-        _kill(int(info["pid"]))
+        _kill(info.pid)
     if saved is None:
         del os.environ["TEXTPROMPTIR_RUNTIME_DIR"]
     else:
@@ -62,7 +62,7 @@ def _kill(pid: int) -> None:
 def _wait_for_exit(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not protocol.process_alive(pid):
+        if not discovery.process_alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -112,54 +112,54 @@ def test_deep_formats_round_trip(session: Session, restorer: Restorer, dtype: ty
 
 def test_understands_and_refuses_prompts(session: Session) -> None:
     understood = session.understand("please remove the rain streaks and the haze")
-    assert set(understood["tasks"]) == {"rain", "haze"}
-    assert "rain" in understood["summary"] and "%" in understood["summary"]
+    assert set(understood.tasks) == {"rain", "haze"}
+    assert "rain" in understood.summary and "%" in understood.summary
     with pytest.raises(WorkerError) as refused:
         session.understand("add a dragon in the sky")
-    assert refused.value.code == protocol.PROMPT and "noise" in str(refused.value)
+    assert refused.value.code == frames.PROMPT and "noise" in str(refused.value)
     with pytest.raises(WorkerError) as empty:
         session.restore(Image(rgba(16, 16).tobytes(), 16, 16, "u8"), "   ")
-    assert empty.value.code == protocol.PROMPT and "empty" in str(empty.value)
-    assert session.understand("remove the noise")["tasks"] == ["noise"]  # the session goes on
+    assert empty.value.code == frames.PROMPT and "empty" in str(empty.value)
+    assert session.understand("remove the noise").tasks == ("noise",)  # the session goes on
 
 
 def _raw_connection(runtime: Path) -> socket.socket:
-    info = protocol.read_info(runtime / "worker.json")
+    info = discovery.read_info(runtime / "worker.json")
     assert info is not None
-    return socket.create_connection(("127.0.0.1", info["port"]), timeout=10)
+    return socket.create_connection(("127.0.0.1", info.port), timeout=10)
 
 
 def _error_then_closed(sock: socket.socket) -> dict:
-    answer, _ = protocol.receive(sock)
+    answer, _ = frames.receive(sock)
     assert answer["type"] == "error"
-    with pytest.raises(protocol.ConnectionClosed):
-        protocol.receive(sock)
+    with pytest.raises(frames.ConnectionClosed):
+        frames.receive(sock)
     return answer
 
 
 def test_refuses_a_client_without_the_token(runtime: Path, session: Session) -> None:
     for hello in ({"type": "hello", "token": "0" * 64, "version": 1}, {"type": "status"}):
         with _raw_connection(runtime) as sock:
-            protocol.send(sock, hello)
-            assert _error_then_closed(sock)["code"] == protocol.UNAUTHORISED
+            frames.send(sock, hello)
+            assert _error_then_closed(sock)["code"] == frames.UNAUTHORISED
     assert (runtime / "worker.json").stat().st_mode & 0o077 == 0  # the token is private to this user
-    assert session.understand("remove the noise")["tasks"] == ["noise"]
+    assert session.understand("remove the noise").tasks == ("noise",)
 
 
 def _hello(runtime: Path, sock: socket.socket) -> None:
-    info = protocol.read_info(runtime / "worker.json")
-    protocol.send(sock, {"type": "hello", "token": info["token"], "version": protocol.VERSION})
-    assert protocol.receive(sock)[0]["type"] == "welcome"
+    info = discovery.read_info(runtime / "worker.json")
+    frames.send(sock, {"type": "hello", "token": info.token, "version": frames.VERSION})
+    assert frames.receive(sock)[0]["type"] == "welcome"
 
 
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", protocol.BAD_MESSAGE),
-        (struct.pack(">4sIQ", b"TPIR", 5, 0) + b"{oops", protocol.BAD_MESSAGE),
-        (struct.pack(">4sIQ", b"TPIR", 2, 0) + b"[]", protocol.BAD_MESSAGE),
-        (struct.pack(">4sIQ", b"TPIR", 2, 3 * 2**30) + b"{}", protocol.TOO_LARGE),
-        (struct.pack(">4sIQ", b"TPIR", 10**9, 0), protocol.TOO_LARGE),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", frames.BAD_MESSAGE),
+        (struct.pack(">4sIQ", b"TPIR", 5, 0) + b"{oops", frames.BAD_MESSAGE),
+        (struct.pack(">4sIQ", b"TPIR", 2, 0) + b"[]", frames.BAD_MESSAGE),
+        (struct.pack(">4sIQ", b"TPIR", 2, 3 * 2**30) + b"{}", frames.TOO_LARGE),
+        (struct.pack(">4sIQ", b"TPIR", 10**9, 0), frames.TOO_LARGE),
     ],
     ids=["http", "broken-json", "not-an-object", "huge-payload", "huge-header"],
 )
@@ -170,18 +170,18 @@ def test_malformed_messages_get_an_error_and_the_worker_keeps_serving(
         _hello(runtime, sock)
         sock.sendall(frame)
         assert _error_then_closed(sock)["code"] == code
-    assert session.understand("remove the noise")["tasks"] == ["noise"]
+    assert session.understand("remove the noise").tasks == ("noise",)
 
 
 def test_bad_requests_keep_the_connection(runtime: Path) -> None:
     with _raw_connection(runtime) as sock:
         _hello(runtime, sock)
-        protocol.send(sock, {"type": "restore", "prompt": "remove the noise", "width": 4, "height": 4, "format": "u8"})
-        assert "carries 0" in protocol.receive(sock)[0]["message"]
-        protocol.send(sock, {"type": "paint", "what": "a dragon"})
-        assert protocol.receive(sock)[0]["message"] == "Unknown request 'paint'."
-        protocol.send(sock, {"type": "status"})
-        assert protocol.receive(sock)[0]["device"] == "cpu"
+        frames.send(sock, {"type": "restore", "prompt": "remove the noise", "width": 4, "height": 4, "format": "u8"})
+        assert "carries 0" in frames.receive(sock)[0]["message"]
+        frames.send(sock, {"type": "paint", "what": "a dragon"})
+        assert frames.receive(sock)[0]["message"] == "Unknown request 'paint'."
+        frames.send(sock, {"type": "status"})
+        assert frames.receive(sock)[0]["device"] == "cpu"
 
 
 def test_two_clients_are_served_one_after_the_other(runtime: Path, settings: Settings) -> None:
@@ -219,9 +219,9 @@ def test_cancel_stops_the_job_within_a_tile(session: Session) -> None:
 
     with pytest.raises(WorkerError) as cancelled:
         session.restore(Image(rgba(1024, 1024).tobytes(), 1024, 1024, "u8"), "remove the noise", progress=progress)
-    assert cancelled.value.code == protocol.CANCELLED
+    assert cancelled.value.code == frames.CANCELLED
     assert seen[-1][0] <= 2 < seen[-1][1]  # stopped after the tile in flight, not at the end
-    assert session.understand("remove the noise")["tasks"] == ["noise"]
+    assert session.understand("remove the noise").tasks == ("noise",)
 
 
 @pytest.fixture()
@@ -229,9 +229,9 @@ def own_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     """A runtime folder of its own, so that this test's worker is not the shared one."""
     monkeypatch.setenv("TEXTPROMPTIR_RUNTIME_DIR", str(tmp_path))
     yield tmp_path
-    info = protocol.read_info(tmp_path / "worker.json")
+    info = discovery.read_info(tmp_path / "worker.json")
     if info:
-        _kill(int(info["pid"]))
+        _kill(info.pid)
 
 
 def test_missing_or_broken_environment_gives_advice(own_runtime: Path) -> None:
@@ -245,7 +245,7 @@ def test_missing_or_broken_environment_gives_advice(own_runtime: Path) -> None:
 
 def test_a_worker_killed_mid_job_is_reported_and_replaced(own_runtime: Path, settings: Settings) -> None:
     session = connect(settings)
-    worker_pid = session.welcome["pid"]
+    worker_pid = session.welcome.pid
 
     def kill_on_first_tile(done: int, total: int) -> None:
         _kill(worker_pid)
@@ -259,14 +259,14 @@ def test_a_worker_killed_mid_job_is_reported_and_replaced(own_runtime: Path, set
         session.understand("remove the noise")
     session.close()
     with connect(settings) as fresh:  # the next call starts a new worker
-        assert fresh.welcome["pid"] != worker_pid
-        assert fresh.understand("remove the noise")["tasks"] == ["noise"]
+        assert fresh.welcome.pid != worker_pid
+        assert fresh.understand("remove the noise").tasks == ("noise",)
 
 
 def test_idle_worker_exits_and_cleans_up(own_runtime: Path, settings: Settings) -> None:
     quick = Settings(python=settings.python, weights=settings.weights, device="cpu", idle_timeout=2)
     with connect(quick) as session:
-        pid = session.welcome["pid"]
+        pid = session.welcome.pid
     assert _wait_for_exit(pid, 30)
     assert not (own_runtime / "worker.json").exists()
 
@@ -277,7 +277,7 @@ HOST = textwrap.dedent(
     from textpromptir_client.client import connect
     from textpromptir_client.settings import Settings
     session = connect(Settings(python=sys.executable, weights=sys.argv[1], device="cpu"), host_pid=os.getpid())
-    print(session.welcome["pid"], flush=True)
+    print(session.welcome.pid, flush=True)
     time.sleep(600)
     """
 )
@@ -288,7 +288,7 @@ def test_worker_does_not_outlive_its_host(own_runtime: Path, settings: Settings)
         [sys.executable, "-c", HOST, settings.weights], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
     )
     worker_pid = int(host.stdout.readline())
-    assert protocol.process_alive(worker_pid)
+    assert discovery.process_alive(worker_pid)
     host.kill()  # the host dies without saying goodbye
     host.wait()
     assert _wait_for_exit(worker_pid, 15)

@@ -16,7 +16,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import protocol
+from textpromptir_wire import discovery, frames, messages
+from textpromptir_wire.frames import INTERNAL, ProtocolError
+from textpromptir_wire.messages import (
+    Cancel,
+    Error,
+    Hello,
+    Message,
+    Progress,
+    Queued,
+    Restore,
+    Result,
+    Understand,
+    Understood,
+    Welcome,
+)
+
 from .settings import Settings
 
 CONNECT_TIMEOUT = 5.0
@@ -28,7 +43,7 @@ LOG_LIMIT = 4 * 2**20  # the worker's log is kept below this, with one older cop
 class WorkerError(Exception):
     """Something the user must read: `str()` is the message, `details` go to the log."""
 
-    def __init__(self, message: str, code: str = protocol.INTERNAL, details: str = "") -> None:
+    def __init__(self, message: str, code: str = INTERNAL, details: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.details = details
@@ -49,7 +64,7 @@ class Image:
 class Session:
     """One authenticated connection to the worker."""
 
-    def __init__(self, sock: socket.socket, welcome: dict) -> None:
+    def __init__(self, sock: socket.socket, welcome: Welcome) -> None:
         self.sock = sock
         self.welcome = welcome
         self._send_lock = threading.Lock()
@@ -57,12 +72,15 @@ class Session:
 
     @property
     def device(self) -> str:
-        return str(self.welcome.get("device", "?"))
+        return self.welcome.device
 
-    def understand(self, prompt: str) -> dict:
-        """{tasks, confidences, strength, summary}; raises WorkerError(code "prompt") when refused."""
-        self._send({"type": "understand", "prompt": prompt})
-        return self._answer()[0]
+    def understand(self, prompt: str) -> Understood:
+        """What the prompt asks for; raises WorkerError(code "prompt") when refused."""
+        self._send(Understand(prompt=prompt))
+        answer, _ = self._answer()
+        if not isinstance(answer, Understood):
+            raise _worker_lost(ProtocolError(f"{answer.TYPE} is no answer to understand"))
+        return answer
 
     def restore(
         self,
@@ -72,37 +90,35 @@ class Session:
         queued: Callable[[int], None] | None = None,
     ) -> Image:
         """Send the pixels, report progress, return the restored pixels in the same format and order."""
-        header = {
-            "type": "restore",
-            "prompt": prompt,
-            "width": image.width,
-            "height": image.height,
-            "format": image.sample_format,
-            "order": image.order,
-            "mask": image.mask is not None,
-        }
-        payload = bytes(image.pixels) + bytes(image.mask) if image.mask is not None else image.pixels
-        size = protocol.pixel_bytes(image.width, image.height, image.sample_format)
-        if len(payload) > protocol.MAX_PAYLOAD:
+        request = Restore(
+            prompt=prompt,
+            width=image.width,
+            height=image.height,
+            sample_format=image.sample_format,
+            order=image.order,
+            mask=image.mask is not None,
+        )
+        if request.payload_bytes > frames.MAX_PAYLOAD:
             raise WorkerError(
                 f"This area is too large to restore at once ({image.width} x {image.height}, "
-                f"{size / 2**20:.0f} MiB): select a smaller part of the layer.",
-                protocol.TOO_LARGE,
+                f"{request.pixel_bytes / 2**20:.0f} MiB): select a smaller part of the layer.",
+                frames.TOO_LARGE,
             )
-        self._send(header, payload)
+        payload = bytes(image.pixels) + bytes(image.mask) if image.mask is not None else image.pixels
+        self._send(request, payload)
         while True:
             answer, pixels = self._answer()
-            if answer["type"] == "progress" and progress is not None:
-                progress(int(answer["done"]), int(answer["total"]))
-            elif answer["type"] == "queued" and queued is not None:
-                queued(int(answer["position"]))
-            elif answer["type"] == "result":
-                return Image(pixels, int(answer["width"]), int(answer["height"]), answer["format"], answer["order"])
+            if isinstance(answer, Progress) and progress is not None:
+                progress(answer.done, answer.total)
+            elif isinstance(answer, Queued) and queued is not None:
+                queued(answer.position)
+            elif isinstance(answer, Result):
+                return Image(pixels, answer.width, answer.height, answer.sample_format, answer.order)
 
     def cancel(self) -> None:
         """Ask the worker to stop the running restoration after its current tile (safe from any thread)."""
         with contextlib.suppress(WorkerError):  # the worker is gone: nothing left to cancel
-            self._send({"type": "cancel"})
+            self._send(Cancel())
 
     def close(self) -> None:
         self._closed = True
@@ -115,33 +131,30 @@ class Session:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _send(self, header: dict, payload: bytes | bytearray | memoryview = b"") -> None:
+    def _send(self, message: Message, payload: bytes | bytearray | memoryview = b"") -> None:
         if self._closed:
-            raise WorkerError("The connection to the worker is closed.", protocol.INTERNAL)
+            raise WorkerError("The connection to the worker is closed.", INTERNAL)
         try:
             with self._send_lock:
-                protocol.send(self.sock, header, payload)
+                messages.send(self.sock, message, payload)
         except OSError as error:
             raise _worker_lost(error) from error
 
-    def _answer(self) -> tuple[dict, bytearray]:
+    def _answer(self) -> tuple[Message, bytearray]:
         try:
-            header, payload = protocol.receive(self.sock)
-        except (OSError, protocol.ProtocolError) as error:
+            header, payload = frames.receive(self.sock)
+            answer = messages.parse(header, messages.ANSWERS, "answer")
+        except (OSError, ProtocolError) as error:
             raise _worker_lost(error) from error
-        if header["type"] == "error":
-            raise WorkerError(
-                str(header.get("message", "The worker failed.")),
-                header.get("code", "internal"),
-                str(header.get("details", "")),
-            )
-        return header, payload
+        if isinstance(answer, Error):
+            raise WorkerError(answer.message, answer.code, answer.details)
+        return answer, payload
 
 
 def _worker_lost(error: Exception) -> WorkerError:
     return WorkerError(
         f"The TextPromptIR worker stopped answering (it may have crashed or been closed): {error}. "
-        f"Try again to start a new one; its log is {protocol.log_path()}.",
+        f"Try again to start a new one; its log is {discovery.log_path()}.",
         "worker_lost",
     )
 
@@ -164,35 +177,34 @@ def connect(settings: Settings, host_pid: int | None = None, start: bool = True)
             raise WorkerError(
                 f"The TextPromptIR worker could not start (exit code {process.returncode}). "
                 f"Last lines of its log:\n{log_tail()}\n"
-                f"Run the installer again if this persists; the full log is {protocol.log_path()}.",
+                f"Run the installer again if this persists; the full log is {discovery.log_path()}.",
                 "no_worker",
             )
         time.sleep(0.2)
     process.kill()
     raise WorkerError(
-        f"The TextPromptIR worker did not start within {START_TIMEOUT:.0f} s; see {protocol.log_path()}.", "no_worker"
+        f"The TextPromptIR worker did not start within {START_TIMEOUT:.0f} s; see {discovery.log_path()}.", "no_worker"
     )
 
 
 def _connect_running(host_pid: int | None) -> Session | None:
-    info = protocol.read_info()
-    if info is None or not protocol.process_alive(int(info["pid"])):
+    info = discovery.read_info()
+    if info is None or not discovery.process_alive(info.pid):
         return None
     try:
-        sock = socket.create_connection(("127.0.0.1", int(info["port"])), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection(("127.0.0.1", info.port), timeout=CONNECT_TIMEOUT)
     except OSError:
         return None
     try:
-        protocol.send(
-            sock, {"type": "hello", "token": info["token"], "version": protocol.VERSION, "host_pid": host_pid}
-        )
-        welcome, _ = protocol.receive(sock)
-    except (OSError, protocol.ProtocolError):
+        messages.send(sock, Hello(token=info.token, host_pid=host_pid))
+        header, _ = frames.receive(sock)
+        welcome = messages.parse(header, (Welcome, Error), "answer to hello")
+    except (OSError, ProtocolError):
         sock.close()
         return None
-    if welcome["type"] == "error":
+    if isinstance(welcome, Error):
         sock.close()
-        raise WorkerError(str(welcome.get("message")), welcome.get("code", protocol.INTERNAL))
+        raise WorkerError(welcome.message, welcome.code)
     sock.settimeout(None)
     return Session(sock, welcome)
 
@@ -220,7 +232,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     if settings.weights:
         command += ["--weights", settings.weights]
     environment = project_environment()
-    log = protocol.log_path()
+    log = discovery.log_path()
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if log.is_file() and log.stat().st_size > LOG_LIMIT:
         os.replace(log, log.with_suffix(".log.old"))
@@ -245,7 +257,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
 def log_tail(lines: int = 6) -> str:
     """The last lines of the worker's log, or "" when it has written none."""
     try:
-        return "\n".join(protocol.log_path().read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return "\n".join(discovery.log_path().read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
 
@@ -265,7 +277,7 @@ class PromptChecker:
             try:
                 if self._session is None:
                     self._session = connect(self.settings, self.host_pid)
-                return True, self._session.understand(prompt)["summary"]
+                return True, self._session.understand(prompt).summary
             except WorkerError as error:
                 if error.code == "worker_lost":
                     self._drop_session()

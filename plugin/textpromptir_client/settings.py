@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .protocol import user_folder
+from textpromptir_wire.discovery import user_folder
 
 HISTORY_LENGTH = 20
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import os
 import queue
-import secrets
 import socket
 import threading
 import time
@@ -30,17 +28,33 @@ from textpromptir import __version__
 from textpromptir.engine.restore import Restorer
 from textpromptir.errors import Cancelled, ImageError, OutOfMemory, PromptError, TextPromptIRError, WeightsError
 from textpromptir.text.understand import understand
-from textpromptir_client import protocol
+from textpromptir_wire import discovery, frames, messages
+from textpromptir_wire.frames import ProtocolError
+from textpromptir_wire.messages import (
+    Cancel,
+    Error,
+    Hello,
+    Message,
+    Progress,
+    Queued,
+    Restore,
+    Result,
+    Status,
+    Understand,
+    Understood,
+    Welcome,
+)
+
+from .pixels import apply_mask, decode_pixels, encode_pixels
 
 log = logging.getLogger("textpromptir.serve.worker")
 
-_NUMPY_DTYPES = {"u8": np.uint8, "u16": np.uint16, "f16": np.float16, "f32": np.float32}
 _ERROR_CODES = {
-    PromptError: protocol.PROMPT,
-    Cancelled: protocol.CANCELLED,
-    OutOfMemory: protocol.OUT_OF_MEMORY,
-    ImageError: protocol.IMAGE,
-    WeightsError: protocol.WEIGHTS,
+    PromptError: frames.PROMPT,
+    Cancelled: frames.CANCELLED,
+    OutOfMemory: frames.OUT_OF_MEMORY,
+    ImageError: frames.IMAGE,
+    WeightsError: frames.WEIGHTS,
 }
 WATCH_INTERVAL = 1.0  # seconds between checks for dead hosts and idleness
 
@@ -48,9 +62,9 @@ WATCH_INTERVAL = 1.0  # seconds between checks for dead hosts and idleness
 class Job:
     """One restore request: what to do, how to answer, and its cancel flag."""
 
-    def __init__(self, connection: Connection, header: dict, pixels: np.ndarray, mask: np.ndarray | None) -> None:
+    def __init__(self, connection: Connection, request: Restore, pixels: np.ndarray, mask: np.ndarray | None) -> None:
         self.connection = connection
-        self.header = header
+        self.request = request
         self.pixels = pixels
         self.mask = mask
         self.cancelled = threading.Event()
@@ -66,25 +80,25 @@ class Connection:
         self.send_lock = threading.Lock()
         self.job: Job | None = None
 
-    def send(self, header: dict, payload: bytes | memoryview = b"") -> bool:
+    def send(self, message: Message, payload: bytes | memoryview = b"") -> bool:
         """Answer the client; False if it has gone (its job is then cancelled by the reader)."""
         try:
             with self.send_lock:
-                protocol.send(self.sock, header, payload)
+                messages.send(self.sock, message, payload)
             return True
         except OSError:
             return False
 
     def send_error(self, code: str, message: str, details: str = "") -> None:
-        self.send({"type": "error", "code": code, "message": message, "details": details})
+        self.send(Error(code=code, message=message, details=details))
 
     def serve(self) -> None:
         try:
             if self._authenticate():
                 self._serve_requests()
-        except protocol.ConnectionClosed:
+        except frames.ConnectionClosed:
             log.info("a client disconnected")
-        except protocol.ProtocolError as error:
+        except ProtocolError as error:
             log.warning("dropping a client: %s", error)
             self.send_error(error.code, str(error))
         except OSError as error:
@@ -98,128 +112,87 @@ class Connection:
 
     def _authenticate(self) -> bool:
         self.sock.settimeout(10.0)  # a silent peer must not hold a thread forever
-        header, _ = protocol.receive(self.sock, max_payload=0)
+        header, _ = frames.receive(self.sock, max_payload=0)
         self.sock.settimeout(None)
-        token = header.get("token")
-        if (
-            header.get("type") != "hello"
-            or not isinstance(token, str)
-            or not hmac.compare_digest(token.encode(), self.worker.token.encode())
-        ):
+        try:
+            hello = Hello.from_header(header)
+        except ProtocolError:
+            hello = None
+        if hello is None or not hmac.compare_digest(hello.token.encode(), self.worker.token.encode()):
             log.warning("refused a client without the right token")
-            self.send_error(protocol.UNAUTHORISED, "Wrong or missing token: this worker belongs to another session.")
+            self.send_error(frames.UNAUTHORISED, "Wrong or missing token: this worker belongs to another session.")
             return False
-        if header.get("version") != protocol.VERSION:
+        if hello.version != frames.VERSION:
             self.send_error(
-                protocol.BAD_MESSAGE,
-                f"The plugin speaks protocol {header.get('version')} but the worker speaks {protocol.VERSION}: "
+                frames.BAD_MESSAGE,
+                f"The plugin speaks protocol {hello.version} but the worker speaks {frames.VERSION}: "
                 "run the installer again so that both are the same version.",
             )
             return False
-        self.worker.add_host(header.get("host_pid"))
-        self.send({"type": "welcome", **self.worker.describe()})
+        self.worker.add_host(hello.host_pid)
+        self.send(Welcome(**self.worker.describe()))
         return True
 
     def _serve_requests(self) -> None:
         while True:
-            header, payload = protocol.receive(self.sock)
+            header, payload = frames.receive(self.sock)
             self.worker.touch()
-            kind = header["type"]
-            if kind == "understand":
-                self._understand(header)
-            elif kind == "restore":
-                self._start_job(header, payload)
-            elif kind == "cancel":
-                if self.job is not None:
-                    self.job.cancelled.set()
-            elif kind == "status":
-                self.send({"type": "status", **self.worker.describe()})
-            else:
-                self.send_error(protocol.BAD_MESSAGE, f"Unknown request {kind!r}.")
+            try:  # a well-framed but wrong request costs only an error answer
+                request = messages.parse(header, messages.REQUESTS, "request")
+                if isinstance(request, Restore):
+                    self._start_job(request, decode_pixels(request, payload))
+                else:
+                    self._answer(request)
+            except ProtocolError as error:
+                self.send_error(error.code, str(error))
 
-    def _understand(self, header: dict) -> None:
+    def _answer(self, request: Message) -> None:
+        if isinstance(request, Understand):
+            self._understand(request.prompt)
+        elif isinstance(request, Cancel):
+            if self.job is not None:
+                self.job.cancelled.set()
+        elif isinstance(request, Status):
+            self.send(Status(**self.worker.describe()))
+
+    def _understand(self, prompt: str) -> None:
         try:
-            understanding = understand(str(header.get("prompt", "")))
+            understanding = understand(prompt)
         except PromptError as error:
-            self.send_error(protocol.PROMPT, str(error))
+            self.send_error(frames.PROMPT, str(error))
             return
         self.send(
-            {
-                "type": "understood",
-                "tasks": list(understanding.tasks),
-                "confidences": understanding.confidences,
-                "strength": understanding.strength,
-                "summary": understanding.describe(),
-            }
+            Understood(
+                tasks=understanding.tasks,
+                confidences=understanding.confidences,
+                strength=understanding.strength,
+                summary=understanding.describe(),
+            )
         )
 
-    def _start_job(self, header: dict, payload: bytearray) -> None:
+    def _start_job(self, request: Restore, decoded: tuple[np.ndarray, np.ndarray | None]) -> None:
         if self.job is not None and not self.job.finished.is_set():
-            self.send_error(protocol.BAD_MESSAGE, "This connection already has a restoration running.")
+            self.send_error(frames.BAD_MESSAGE, "This connection already has a restoration running.")
             return
-        try:
-            pixels, mask = decode_pixels(header, payload)
-        except ValueError as error:
-            self.send_error(protocol.BAD_MESSAGE, str(error))
-            return
-        self.job = Job(self, header, pixels, mask)
+        self.job = Job(self, request, *decoded)
         self.worker.submit(self.job)
-
-
-def decode_pixels(header: dict, payload: bytearray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The request's pixels as (H, W, 4) RGBA of their own dtype, and the selection mask (H, W) if any."""
-    try:
-        width, height = int(header["width"]), int(header["height"])
-        sample_format, order = header["format"], header.get("order", "RGBA")
-        dtype = _NUMPY_DTYPES[sample_format]
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"A restore request needs width, height and format (u8, u16, f16, f32): {error}") from error
-    if width <= 0 or height <= 0 or order not in protocol.ORDERS:
-        raise ValueError(f"Bad image description: {width} x {height}, order {order!r}.")
-    size = protocol.pixel_bytes(width, height, sample_format)
-    expected = size + (width * height if header.get("mask") else 0)
-    if len(payload) != expected:
-        raise ValueError(f"The request says {expected} bytes of pixels but carries {len(payload)}.")
-    pixels = np.frombuffer(payload, dtype, count=width * height * 4).reshape(height, width, 4)
-    if order == "BGRA":
-        pixels = pixels[..., [2, 1, 0, 3]]
-    mask = np.frombuffer(payload, np.uint8, offset=size).reshape(height, width) if header.get("mask") else None
-    return pixels, mask
-
-
-def encode_pixels(rgba: np.ndarray, sample_format: str, order: str) -> memoryview:
-    if order == "BGRA":
-        rgba = rgba[..., [2, 1, 0, 3]]
-    return memoryview(np.ascontiguousarray(rgba, _NUMPY_DTYPES[sample_format])).cast("B")
-
-
-def apply_mask(rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Make unselected pixels transparent; partly selected ones (feathered edges) partly so."""
-    coverage = mask.astype(np.float32) / 255.0
-    alpha = rgba[..., 3].astype(np.float32) * coverage
-    if np.issubdtype(rgba.dtype, np.integer):
-        alpha = np.rint(alpha)
-    rgba = rgba.copy()
-    rgba[..., 3] = alpha.astype(rgba.dtype)
-    return rgba
 
 
 def restore_job(restorer: Restorer, job: Job) -> None:
     """Run one job and answer it: progress frames, then the result or a structured error."""
-    header = job.header
+    request = job.request
     pixels = job.pixels
     working = pixels.astype(np.float32) if pixels.dtype == np.float16 else pixels
 
     def progress(done: int, total: int) -> None:
-        job.connection.send({"type": "progress", "done": done, "total": total})
+        job.connection.send(Progress(done=done, total=total))
 
-    restored = restorer.restore(working, str(header.get("prompt", "")), progress=progress, cancel=job.cancelled.is_set)
+    restored = restorer.restore(working, request.prompt, progress=progress, cancel=job.cancelled.is_set)
     if job.mask is not None:
         restored = apply_mask(restored, job.mask)
     height, width = restored.shape[:2]
-    answer = {"type": "result", "width": width, "height": height, "format": header["format"]}
-    answer["order"] = header.get("order", "RGBA")
-    job.connection.send(answer, encode_pixels(restored, header["format"], answer["order"]))
+    answer = Result(width=width, height=height, sample_format=request.sample_format, order=request.order)
+    job.connection.send(answer, encode_pixels(restored, answer.sample_format, answer.order))
 
 
 class Worker:
@@ -227,7 +200,7 @@ class Worker:
         self.restorer = restorer
         self.weights = weights
         self.idle_timeout = idle_timeout
-        self.token = secrets.token_hex(protocol.TOKEN_BYTES)
+        self.token = discovery.new_token()
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.running: Job | None = None
         self.hosts: set[int] = set()  # processes (Krita, GIMP) that said hello; when all are gone, so is the worker
@@ -239,7 +212,7 @@ class Worker:
     def describe(self) -> dict:
         return {
             "version": __version__,
-            "protocol": protocol.VERSION,
+            "protocol": frames.VERSION,
             "pid": os.getpid(),
             "device": str(self.restorer.device),
             "weights": self.weights,
@@ -258,7 +231,7 @@ class Worker:
     def submit(self, job: Job) -> None:
         position = self.jobs.qsize() + (self.running is not None)
         if position:
-            job.connection.send({"type": "queued", "position": position})
+            job.connection.send(Queued(position=position))
         self.jobs.put(job)
 
     def serve(self, listener: socket.socket) -> None:
@@ -284,14 +257,14 @@ class Worker:
                     raise Cancelled("Cancelled: the image was left as it was.")
                 restore_job(self.restorer, job)
             except TextPromptIRError as error:
-                code = next((code for kind, code in _ERROR_CODES.items() if isinstance(error, kind)), protocol.INTERNAL)
+                code = next((code for kind, code in _ERROR_CODES.items() if isinstance(error, kind)), frames.INTERNAL)
                 job.connection.send_error(code, str(error))
             except Exception as error:  # the worker must survive any single job
                 log.exception("restoration failed")
                 job.connection.send_error(
-                    protocol.INTERNAL,
+                    frames.INTERNAL,
                     f"The restoration failed unexpectedly ({type(error).__name__}); "
-                    f"the log has the details: {protocol.log_path()}",
+                    f"the log has the details: {discovery.log_path()}",
                     traceback.format_exc(),
                 )
             finally:
@@ -303,7 +276,7 @@ class Worker:
     def _watch(self) -> None:
         while not self.stopping.wait(WATCH_INTERVAL):
             with self.lock:
-                self.hosts = {pid for pid in self.hosts if protocol.process_alive(pid)}
+                self.hosts = {pid for pid in self.hosts if discovery.process_alive(pid)}
                 hosts_gone = self.seen_host and not self.hosts
                 working = self.running is not None or not self.jobs.empty()
             idle = time.monotonic() - self.last_activity > self.idle_timeout and not working
@@ -317,10 +290,10 @@ class Worker:
 
 def serve(weights: str | None = None, device: str = "auto", idle_timeout: float = 900.0) -> int:
     """Load the model, publish port and token, serve until idle or orphaned. Returns an exit code."""
-    info_file = protocol.info_path()
-    running = protocol.read_info(info_file)
-    if running and running.get("pid") != os.getpid() and protocol.process_alive(int(running["pid"])):
-        log.info("a worker is already running (pid %s); not starting another", running["pid"])
+    info_file = discovery.info_path()
+    running = discovery.read_info(info_file)
+    if running and running.pid != os.getpid() and discovery.process_alive(running.pid):
+        log.info("a worker is already running (pid %s); not starting another", running.pid)
         return 0
     restorer = Restorer.load(weights, device)
     # Load the text encoder and run one small tile now, so the first request is not the slowest.
@@ -328,13 +301,13 @@ def serve(weights: str | None = None, device: str = "auto", idle_timeout: float 
     worker = Worker(restorer, str(weights or "shipped"), idle_timeout)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        info = {"port": port, "token": worker.token, "pid": os.getpid(), "version": __version__}
-        protocol.write_private(info_file, json.dumps(info))
+        discovery.write_info(discovery.WorkerInfo(port, worker.token, os.getpid(), __version__), info_file)
         log.info("worker %s serving on 127.0.0.1:%d with %s on %s", __version__, port, worker.weights, restorer.device)
         try:
             worker.serve(listener)
         finally:
-            if (protocol.read_info(info_file) or {}).get("pid") == os.getpid():
+            published = discovery.read_info(info_file)
+            if published is not None and published.pid == os.getpid():
                 with contextlib.suppress(OSError):
                     info_file.unlink()
     return 0

@@ -34,12 +34,12 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
-# The installer puts the shared client package inside this plug-in's folder.
+# The installer puts the shared client and wire packages inside this plug-in's folder.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from textpromptir_client import protocol  # noqa: E402
 from textpromptir_client.client import Image, WorkerError, connect, project_environment, project_python  # noqa: E402
 from textpromptir_client.rules import CONTEXT, result_layer_name, size_refusal  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
+from textpromptir_wire import discovery, frames  # noqa: E402
 
 PROCEDURE = "python-fu-textpromptir-restore"
 MENU_LABEL = "Restore with Text Prompt..."
@@ -140,7 +140,7 @@ def restore(image: Image, prompt: str) -> Image:
         result = session.restore(image, prompt, progress=progress, queued=queued)
     Gimp.progress_update(1.0)
     same_shape = (result.width, result.height, result.sample_format) == (image.width, image.height, "f32")
-    if not same_shape or len(result.pixels) != protocol.pixel_bytes(image.width, image.height, "f32"):
+    if not same_shape or len(result.pixels) != frames.pixel_bytes(image.width, image.height, "f32"):
         raise WorkerError(
             f"The worker answered {result.width} x {result.height} {result.sample_format} pixels "
             f"for a {image.width} x {image.height} f32 request; run the installer again."
@@ -244,8 +244,8 @@ def run(
         return _failure(procedure, str(refusal))
     except WorkerError as error:
         message = str(error)
-        if error.code not in (protocol.PROMPT, protocol.TOO_LARGE, protocol.CANCELLED, "no_worker"):
-            message += f"\nThe worker's log: {protocol.log_path()}"
+        if error.code not in (frames.PROMPT, frames.TOO_LARGE, frames.CANCELLED, "no_worker"):
+            message += f"\nThe worker's log: {discovery.log_path()}"
         return _failure(procedure, message)
     except Exception as error:  # a bug must reach the user as a message
         return _failure(procedure, f"TextPromptIR failed unexpectedly: {error!r}")

@@ -7,11 +7,11 @@ import signal
 
 from krita import Extension, Krita
 
-from textpromptir_client import protocol
 from textpromptir_client.client import Image, PromptChecker, log_tail
 from textpromptir_client.dialog import PromptDialog
 from textpromptir_client.qt import QtGui, QtWidgets
 from textpromptir_client.settings import Settings
+from textpromptir_wire import discovery, frames
 
 from .job import RestoreJob
 from .layers import LayerRefused, Region, add_restored_layer, read_image
@@ -101,7 +101,7 @@ class RestoreExtension(Extension):
 
     def _failed(self, code: str, message: str, details: str) -> None:
         self._close_progress()
-        if code != protocol.CANCELLED:
+        if code != frames.CANCELLED:
             self._show_error(message, details)
 
     def _close_progress(self) -> None:
@@ -125,7 +125,7 @@ class RestoreExtension(Extension):
 def _log_details(details: str) -> str:
     """What "Show Details..." reveals: the worker's own details, then where its full log is."""
     tail = log_tail(20) or "(the worker has not written a log yet)"
-    return f"{details}\n\nWorker log: {protocol.log_path()}\n{tail}".strip()
+    return f"{details}\n\nWorker log: {discovery.log_path()}\n{tail}".strip()
 
 
 def _main_window() -> QtWidgets.QWidget | None:
