@@ -19,6 +19,7 @@ CLIENT = "textpromptir_client"
 WIRE = "textpromptir_wire"  # the client speaks to the worker through it
 KRITA_PLUGIN = "textpromptir_krita"
 GIMP_PLUGIN = "textpromptir_gimp"
+KRITA_BUNDLE = "bundled"  # inside the Krita plugin's package: the packages it shares with GIMP's
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -31,15 +32,25 @@ def copy_package(source: Path, target: Path) -> None:
 
 def install_krita(resources: Path, kritarc: Path) -> list[Path]:
     """Install the Krita plugin into a Krita resource folder and enable it; return what was written."""
-    pykrita = resources / "pykrita"
+    written = lay_out_krita(resources / "pykrita")
+    set_ini_value(kritarc, "python", f"enable_{KRITA_PLUGIN}", "true")
+    return written
+
+
+def lay_out_krita(pykrita: Path) -> list[Path]:
+    """Write the plugin's .desktop file and its package into a pykrita folder; return both.
+
+    The client and wire packages go inside the plugin's package (`bundled/`,
+    which it puts on sys.path), as in the zip for Krita's importer: that
+    importer extracts only the package that the .desktop file names.
+    """
     pykrita.mkdir(parents=True, exist_ok=True)
     desktop = pykrita / f"{KRITA_PLUGIN}.desktop"
     shutil.copyfile(PLUGIN / "krita" / desktop.name, desktop)
     copy_package(PLUGIN / "krita" / KRITA_PLUGIN, pykrita / KRITA_PLUGIN)
     for shared in (CLIENT, WIRE):
-        copy_package(PLUGIN / shared, pykrita / shared)
-    set_ini_value(kritarc, "python", f"enable_{KRITA_PLUGIN}", "true")
-    return [desktop, pykrita / KRITA_PLUGIN, pykrita / CLIENT, pykrita / WIRE]
+        copy_package(PLUGIN / shared, pykrita / KRITA_PLUGIN / KRITA_BUNDLE / shared)
+    return [desktop, pykrita / KRITA_PLUGIN]
 
 
 def install_gimp(plug_ins_dir: Path) -> list[Path]:

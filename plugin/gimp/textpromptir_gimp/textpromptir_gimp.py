@@ -37,6 +37,7 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 # The installer puts the shared client and wire packages inside this plug-in's folder.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from textpromptir_client.client import Image, WorkerError, connect, project_environment, project_python  # noqa: E402
+from textpromptir_client.installation import missing_engine  # noqa: E402
 from textpromptir_client.rules import CONTEXT, result_layer_name, size_refusal  # noqa: E402
 from textpromptir_client.settings import Settings  # noqa: E402
 from textpromptir_wire import discovery, frames  # noqa: E402
@@ -226,16 +227,18 @@ def run(
     try:
         layer = check_drawable(image, drawables)
         area = area_to_restore(image, layer)
+        prompt = " ".join((config.get_property("prompt") or "").split())
+        if run_mode != Gimp.RunMode.INTERACTIVE and not prompt:
+            return procedure.new_return_values(
+                Gimp.PDBStatusType.CALLING_ERROR,
+                GLib.Error("Give a prompt that says what to restore, e.g. “remove the noise”."),
+            )
+        missing = missing_engine(Settings.load())
+        if missing:  # installed by hand, or the environment is gone: say what to run
+            raise Refused(missing)
         if run_mode == Gimp.RunMode.INTERACTIVE:
             prompt = ask_prompt(layer, area.masked)
             config.set_property("prompt", prompt)  # remembered for Filters > Repeat
-        else:
-            prompt = " ".join((config.get_property("prompt") or "").split())
-            if not prompt:
-                return procedure.new_return_values(
-                    Gimp.PDBStatusType.CALLING_ERROR,
-                    GLib.Error("Give a prompt that says what to restore, e.g. “remove the noise”."),
-                )
         result = restore(read_image(image, layer, area), prompt)
         add_restored_layer(image, layer, area, result, prompt)
     except Cancelled:

@@ -9,7 +9,8 @@ from krita import Extension, Krita
 
 from textpromptir_client.client import Image, PromptChecker, log_tail
 from textpromptir_client.dialog import PromptDialog
-from textpromptir_client.qt import QtGui, QtWidgets
+from textpromptir_client.installation import install_command, missing_engine
+from textpromptir_client.qt import QtCore, QtGui, QtWidgets
 from textpromptir_client.settings import Settings
 from textpromptir_wire import discovery, frames
 
@@ -45,13 +46,17 @@ class RestoreExtension(Extension):
         if self.job is not None:
             self._show_error("A restoration is already running; wait for it or cancel it.")
             return
+        settings = Settings.load()
+        missing = missing_engine(settings)
+        if missing:  # installed from the zip, or the environment is gone: say what to run
+            self._show_error(missing, command=install_command())
+            return
         document = Krita.instance().activeDocument()
         try:
             read_image(document, document.activeNode() if document else None)  # refuse early, before the dialog
         except LayerRefused as refusal:
             self._show_error(str(refusal))
             return
-        settings = Settings.load()
         self._checker = PromptChecker(settings, host_pid=os.getpid())
         subject = f"Layer “{document.activeNode().name()}”" + (" (selection)" if document.selection() else "")
         self.dialog = PromptDialog(settings, self._checker.understand, self._checker.device, _main_window(), subject)
@@ -112,13 +117,21 @@ class RestoreExtension(Extension):
             self.progress.deleteLater()
             self.progress = None
 
-    def _show_error(self, message: str, details: str = "") -> None:
+    def _show_error(self, message: str, details: str = "", command: str = "") -> None:
+        """A warning; with `command`, a button that copies it (the message is about what to run, not a log)."""
         box = QtWidgets.QMessageBox(_main_window())
         box.setObjectName("textpromptir_error")
         box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
         box.setWindowTitle(TITLE)
         box.setText(message)
-        box.setDetailedText(_log_details(details))
+        if command:
+            box.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+            copy = box.addButton("Copy the command", QtWidgets.QMessageBox.ButtonRole.ActionRole)
+            copy.setObjectName("textpromptir_copy_command")
+            copy.clicked.connect(lambda: QtWidgets.QApplication.clipboard().setText(command))
+            box.addButton(QtWidgets.QMessageBox.StandardButton.Close)
+        else:
+            box.setDetailedText(_log_details(details))
         box.open()
 
 
