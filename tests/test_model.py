@@ -8,10 +8,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from textpromptir.model import SIZES, ModelConfig, TextPromptIR, strips
 from textpromptir.model.attention import TransposedAttention
-from textpromptir.model.block import IntegratedTransformerBlock
+from textpromptir.model.block import IntegratedTransformerBlock, NAFBlock
 from textpromptir.model.feedforward import GatedDconvFeedForward
 from textpromptir.model.growth import deepen
 from textpromptir.model.norm import LayerNorm2d
+from textpromptir.model.resampling import Upsample, make_upsample
 from textpromptir.model.text_modulation import TextModulation
 
 from conftest import untrained_model
@@ -229,3 +230,76 @@ def test_blocks_give_the_same_result_in_strips(monkeypatch, channels_last, batch
 def test_strips_cover_every_row_once():
     assert list(strips.strips(10, 4)) == [(0, 4), (4, 8), (8, 10)]
     assert list(strips.strips(3, 4)) == [(0, 3)]
+
+
+@pytest.mark.parametrize("size", ["naf", "hybrid"])
+def test_candidates_attend_only_from_their_level_and_every_parameter_learns(size):
+    model = untrained_model(size=size).train()
+    stages = [*model.encoders, model.latent]
+    attends = [isinstance(stage.blocks[0], IntegratedTransformerBlock) for stage in stages]
+    assert attends == [level >= model.config.attention_from for level in range(4)]
+    assert all(isinstance(block, NAFBlock) for block in model.encoders[0].blocks)
+    image, text = torch.rand(2, 3, 32, 32), torch.randn(2, 384)
+    model(image, text).abs().mean().backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert silent == []
+
+
+def test_the_prompt_modulates_every_naf_block():
+    model = untrained_model(size="naf")
+    blocks = [block for stage in [*model.encoders, model.latent, *model.decoders] for block in stage.blocks]
+    assert len(blocks) == 1 + 2 + 4 + 8 + 4 + 2 + 1
+    for block in blocks:
+        assert isinstance(block.mixer.modulation, TextModulation)
+        assert isinstance(block.feedforward.modulation, TextModulation)
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert (model(image, torch.randn(1, 384)) - model(image, torch.randn(1, 384))).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("size", ["naf", "hybrid"])
+def test_untrained_candidates_are_the_identity_and_same_in_training_and_inference(size):
+    assert torch.equal(TextPromptIR(SIZES[size]).eval()(image := torch.rand(1, 3, 24, 40), torch.randn(1, 384)), image)
+    model = untrained_model(size=size)
+    image, text = torch.rand(1, 3, 24, 40), torch.randn(1, 384)
+    with torch.no_grad():  # the hybrid's transformer blocks run in strips here
+        inference = model.eval()(image, text)
+    torch.testing.assert_close(model.train()(image, text), inference, rtol=1e-4, atol=1e-5)
+
+
+def test_a_deepened_naf_network_computes_what_the_trained_one_did():
+    torch.manual_seed(1)
+    trained = TextPromptIR(dataclasses.replace(SIZES["naf"], blocks=(1, 1, 1, 2))).eval()
+    trained.output.reset_parameters()
+    deep = TextPromptIR(SIZES["naf"]).eval()
+    deepen(deep, trained)
+    image, text = torch.rand(2, 3, 24, 40), torch.randn(2, 384)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(image, text), trained(image, text))
+
+
+@pytest.mark.parametrize("kind, grid", [("pixel_shuffle", True), ("bilinear", False)])
+def test_only_pixel_shuffle_can_print_a_grid_on_a_flat_image(kind, grid):
+    """Whatever the weights, bilinear upsampling of a flat map is flat; pixel-shuffle's sub-pixel kernels differ."""
+    torch.manual_seed(0)
+    layer = make_upsample(kind, 8)
+    flat = torch.ones(1, 8, 8, 8)
+    with torch.no_grad():
+        out = layer(flat)[:, :, 4:-4, 4:-4]  # away from the zero-padded border
+    assert out.shape[1] == 4
+    spread = (out - out.mean(dim=(2, 3), keepdim=True)).abs().max()
+    assert (spread > 1e-3) == grid
+
+
+def test_configs_saved_before_the_candidates_existed_load_as_they_were():
+    old = '{"blocks": [1, 2, 2, 4], "expansion": 2.66, "heads": [1, 2, 4, 8], "prompt_dim": 384, '
+    old += '"refinement_blocks": 0, "text_dim": 384, "width": 14}'
+    assert ModelConfig.from_json(old) == SIZES["lite"]
+    assert isinstance(TextPromptIR(SIZES["lite"]).upsamples[0], Upsample)
+
+
+def test_config_rejects_unknown_upsampling_and_levels():
+    with pytest.raises(ValueError, match="upsample"):
+        dataclasses.replace(SIZES["lite"], upsample="nearest-ish")
+    with pytest.raises(ValueError, match="attention_from"):
+        dataclasses.replace(SIZES["lite"], attention_from=5)

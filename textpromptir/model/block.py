@@ -1,10 +1,15 @@
-"""The integrated transformer block: IMTA then IGFN, both reading the prompt."""
+"""The blocks of the backbone, each two residual branches that read the prompt.
+
+The integrated transformer block (the paper's: IMTA then IGFN) and the NAF
+block (NAFNet's branches, naf.py, behind the same text modulation).
+"""
 
 import torch
 from torch import nn
 
 from .attention import TransposedAttention
 from .feedforward import GatedDconvFeedForward
+from .naf import GatedConvMixer, SimpleGateFeedForward
 from .norm import LayerNorm2d
 from .strips import attention_in_strips, feedforward_in_strips
 from .text_modulation import TextModulation
@@ -37,14 +42,36 @@ class IntegratedTransformerBlock(nn.Module):
         return x + self.igfn(x, prompt)
 
 
-class Stage(nn.Module):
-    """A run of blocks at one resolution, all reading the same prompt."""
+class NAFBlock(nn.Module):
+    """NAFNet's block with the paper's text path: both branches read prompt-modulated features, as IMTA/IGFN do.
 
-    def __init__(self, depth: int, channels: int, heads: int, expansion: float, prompt_dim: int) -> None:
+    (B, C, H, W) -> (B, C, H, W): x + mixer(x), then + feed-forward; no attention, no GELU.
+    """
+
+    def __init__(self, channels: int, prompt_dim: int) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            IntegratedTransformerBlock(channels, heads, expansion, prompt_dim) for _ in range(depth)
-        )
+        self.mixer = PromptConditioned(channels, prompt_dim, GatedConvMixer(channels))
+        self.feedforward = PromptConditioned(channels, prompt_dim, SimpleGateFeedForward(channels))
+
+    def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        x = x + self.mixer(x, prompt)
+        return x + self.feedforward(x, prompt)
+
+
+class Stage(nn.Module):
+    """A run of blocks at one resolution, all reading the same prompt: transformer blocks, or NAF blocks."""
+
+    def __init__(
+        self, depth: int, channels: int, heads: int, expansion: float, prompt_dim: int, attention: bool = True
+    ) -> None:
+        super().__init__()
+
+        def block() -> nn.Module:
+            if attention:
+                return IntegratedTransformerBlock(channels, heads, expansion, prompt_dim)
+            return NAFBlock(channels, prompt_dim)
+
+        self.blocks = nn.ModuleList(block() for _ in range(depth))
 
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from torch import nn
 
-from .block import IntegratedTransformerBlock, Stage
+from .block import Stage
 from .network import TextPromptIR
 
 
@@ -38,11 +39,13 @@ def deepen(model: TextPromptIR, trained: TextPromptIR) -> None:
     model.load_state_dict(trained.state_dict(), strict=False)  # the trained names are a subset of the model's
     with torch.no_grad():
         for block in new_blocks(model, trained):
-            block.imta.body.project.weight.zero_()
-            block.igfn.body.project.weight.zero_()
+            for branch in block.children():  # IMTA and IGFN, or a NAF block's mixer and feed-forward
+                branch.body.project.weight.zero_()
+                if branch.body.project.bias is not None:
+                    branch.body.project.bias.zero_()
 
 
-def new_blocks(model: TextPromptIR, trained: TextPromptIR) -> list[IntegratedTransformerBlock]:
+def new_blocks(model: TextPromptIR, trained: TextPromptIR) -> list[nn.Module]:
     """The blocks of `model` that `trained` lacks: each stage's blocks past the trained depth."""
     trained_stages = dict(trained.named_modules())
     grown = []

@@ -5,21 +5,8 @@ from torch import nn
 
 from .block import Stage
 from .config import LEVELS, ModelConfig
+from .resampling import Downsample, make_upsample
 from .text_modulation import PromptProjector
-
-
-class Downsample(nn.Sequential):
-    """Halve the resolution, double the channels: conv to C/2, pixel-unshuffle."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False), nn.PixelUnshuffle(2))
-
-
-class Upsample(nn.Sequential):
-    """Double the resolution, halve the channels: conv to 2C, pixel-shuffle."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
 
 class TextPromptIR(nn.Module):
@@ -35,29 +22,31 @@ class TextPromptIR(nn.Module):
         width, blocks, heads = config.width, config.blocks, config.heads
         channels = [width * 2**level for level in range(LEVELS)]  # e.g. 48, 96, 192, 384
 
-        def stage(depth: int, level_channels: int, level_heads: int) -> Stage:
-            return Stage(depth, level_channels, level_heads, config.expansion, config.prompt_dim)
+        def stage(depth: int, level: int, level_heads: int, level_channels: int | None = None) -> Stage:
+            attention = level >= config.attention_from
+            level_channels = channels[level] if level_channels is None else level_channels
+            return Stage(depth, level_channels, level_heads, config.expansion, config.prompt_dim, attention)
 
         self.prompt_projector = PromptProjector(config.text_dim, config.prompt_dim)
         self.embed = nn.Conv2d(3, width, 3, padding=1, bias=False)
 
-        self.encoders = nn.ModuleList(stage(blocks[i], channels[i], heads[i]) for i in range(LEVELS - 1))
+        self.encoders = nn.ModuleList(stage(blocks[i], i, heads[i]) for i in range(LEVELS - 1))
         self.downsamples = nn.ModuleList(Downsample(channels[i]) for i in range(LEVELS - 1))
-        self.latent = stage(blocks[-1], channels[-1], heads[-1])
+        self.latent = stage(blocks[-1], LEVELS - 1, heads[-1])
 
         # Decoder, deepest level first. Each level concatenates the upsampled
         # features with the encoder's skip; levels below the top fuse the pair
         # back to the level's width, the top keeps both (2 * width), as in Restormer.
         decoder_levels = range(LEVELS - 2, -1, -1)  # 2, 1, 0
-        self.upsamples = nn.ModuleList(Upsample(channels[level + 1]) for level in decoder_levels)
+        self.upsamples = nn.ModuleList(make_upsample(config.upsample, channels[level + 1]) for level in decoder_levels)
         self.fusions = nn.ModuleList(
             nn.Conv2d(2 * channels[level], channels[level], 1, bias=False) if level > 0 else nn.Identity()
             for level in decoder_levels
         )
         self.decoders = nn.ModuleList(
-            stage(blocks[level], channels[max(level, 1)], heads[level]) for level in decoder_levels
+            stage(blocks[level], level, heads[level], channels[max(level, 1)]) for level in decoder_levels
         )
-        self.refinement = stage(config.refinement_blocks, channels[1], heads[0])
+        self.refinement = stage(config.refinement_blocks, 0, heads[0], channels[1])
         self.output = nn.Conv2d(channels[1], 3, 3, padding=1, bias=False)
         # Start as the identity map (zero residual): training begins from
         # "change nothing" instead of from random noise added to every photo.
