@@ -208,3 +208,34 @@ def test_validation_words_are_seen_in_training():
     in_validation = set().union(*(slots for name, slots in slots_of.items() if name in held_out))
     assert "tool" in in_validation
     assert in_validation <= in_training
+
+
+def test_issue_22_families_leave_every_earlier_sentence_as_it_was(corpus, monkeypatch):
+    """They are drawn last, so validation and the earlier training sentences are those the figures were made on."""
+    from textpromptir.text import instructions
+
+    for name in ("CONTRAST_FAMILIES", "OUTCOME_FAMILIES", "EFFECT_FAMILIES", "PADDING_FAMILIES"):
+        monkeypatch.setattr(instructions, name, ())
+    monkeypatch.setattr(instructions, "SITUATION_FAMILIES", dict.fromkeys(TASKS, ()))
+    earlier = build_corpus()
+    assert len(earlier) < len(corpus)
+    assert corpus[: len(earlier)] == earlier
+    assert all(item.split == "train" for item in corpus[len(earlier) :])
+
+
+def test_requests_to_add_an_effect_use_every_degradations_words_and_ask_for_none(corpus):
+    effects = [item for item in corpus if item.template.split(".")[1].startswith("effect_")]
+    assert effects and all(item.labels == () for item in effects)
+    texts = " | ".join(item.text.lower() for item in effects)
+    for name, vocabulary in VOCABULARY.items():
+        used = [word for word in (*vocabulary.nouns, *vocabulary.adjectives) if word.lower() in texts]
+        assert len(used) >= 5, name
+
+
+def test_contrast_sentences_ask_for_what_they_do_not_deny(corpus):
+    contrast = [item for item in corpus if ".contrast_" in item.template or item.template.endswith(".contrast")]
+    asked = Counter(item.labels for item in contrast)
+    assert {labels for labels in asked if len(labels) == 1} == {(name,) for name in TASKS}
+    assert {labels for labels in asked if len(labels) == 2} == set(itertools.combinations(TASKS, 2))
+    denied = [item for item in corpus if item.template == "nearmiss.denied"]
+    assert len(denied) >= 30 and all(item.labels == () for item in denied)

@@ -25,7 +25,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +37,14 @@ from .phrases import (
     ADDED_NONE_FAMILIES,
     COMBO_FAMILIES,
     COMMON_SLOTS,
+    CONTRAST_FAMILIES,
+    EFFECT_FAMILIES,
     GENERIC_FAMILIES,
     MISSPELLINGS,
     NONE_FAMILIES,
+    OUTCOME_FAMILIES,
+    PADDING_FAMILIES,
+    SITUATION_FAMILIES,
     SLOT,
     SPECIFIC_FAMILIES,
     STRENGTH_WORDS,
@@ -156,9 +161,16 @@ def normalise(text: str) -> str:
 # Building.
 
 
+def late_families() -> list[Family]:
+    """Issue 22's families (contrast, implied situations, outcomes, effects, padding), drawn last."""
+    situations = itertools.chain.from_iterable(SITUATION_FAMILIES.values())
+    return [*situations, *CONTRAST_FAMILIES, *OUTCOME_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES]
+
+
 def all_families() -> list[Family]:
     specific = itertools.chain.from_iterable(SPECIFIC_FAMILIES.values())
-    return [*GENERIC_FAMILIES, *ADDED_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES, *ADDED_NONE_FAMILIES]
+    earlier = [*GENERIC_FAMILIES, *ADDED_FAMILIES, *specific, *COMBO_FAMILIES, *NONE_FAMILIES, *ADDED_NONE_FAMILIES]
+    return [*earlier, *late_families()]
 
 
 def check_families() -> None:
@@ -170,10 +182,14 @@ def check_families() -> None:
     known = set(COMMON_SLOTS) | set(STRENGTH_WORDS)
     single = set(VOCABULARY["noise"].slots())
     roles = set().union(*(VOCABULARY["noise"].slots(suffix) for suffix in ("_a", "_b", "_c")))
+    denied = set(VOCABULARY["noise"].slots("_x"))
+    late = late_families()
     for fam in all_families():
         if fam.style not in STYLES + NONE_STYLES:
             raise ValueError(f"{fam.name}: unknown style {fam.style!r}")
         available = known | set(fam.slots) | (roles if fam in COMBO_FAMILIES else single)
+        if fam in late:
+            available |= roles | denied
         for pattern in (*fam.patterns, *itertools.chain.from_iterable(fam.slots.values())):
             used = SLOT.findall(pattern)
             if unknown := set(used) - available:
@@ -272,15 +288,48 @@ def role_slots(order: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return slots
 
 
+def late_draws(fam: Family) -> Iterator[tuple[tuple[str, ...], str, list[dict[str, tuple[str, ...]]]]]:
+    """Each label set a shared late family is drawn for, the degradation it denies or adds ("" for none), and
+    one slot table per order of the degradations asked for.
+
+    Roles a, b, c take the degradations asked for and x one more, denied or wanted as an effect; a family
+    without roles asks for one degradation in plain slots, or for nothing when it is a `none` family.
+    """
+    wanted = sorted(fam.roles - {"x"})
+    if fam.none:
+        label_sets: list[tuple[str, ...]] = [()]
+    elif wanted:
+        label_sets = list(itertools.combinations(TASKS, len(wanted)))
+    else:
+        label_sets = [(name,) for name in TASKS]
+    for labels in label_sets:
+        for denied in TASKS if "x" in fam.roles else ("",):
+            if denied in labels:
+                continue
+            tables = []
+            for order in itertools.permutations(labels) if wanted else [()]:
+                slots = dict(COMMON_SLOTS)
+                for role, name in zip(wanted, order, strict=True):
+                    slots.update(VOCABULARY[name].slots(f"_{role}"))
+                if labels and not wanted:
+                    slots.update(VOCABULARY[labels[0]].slots())
+                if denied:
+                    slots.update(VOCABULARY[denied].slots("_x"))
+                tables.append({**slots, **fam.slots})
+            yield labels, denied, tables
+
+
 def build_corpus(seed: int = 0) -> list[Instruction]:
-    """The whole corpus, deterministic for a seed: single degradations, then combinations, then none."""
+    """The whole corpus, deterministic for a seed: single degradations, then combinations, then none, then
+    issue 22's families (last, so that every sentence drawn before them stays as it was)."""
     check_families()
     val = val_families(seed)
     seen: dict[str, tuple[str, ...]] = {}
     corpus: list[Instruction] = []
 
-    def draw(fam: Family, labels: tuple[str, ...], slot_choices: list[dict], quota: int) -> None:
-        rng = random.Random(f"{seed}/{fam.name}/{'+'.join(labels) or NONE}")
+    def draw(fam: Family, labels: tuple[str, ...], slot_choices: list[dict], quota: int, denied: str = "") -> None:
+        stream = f"{seed}/{fam.name}/{'+'.join(labels) or NONE}" + (f"/not-{denied}" if denied else "")
+        rng = random.Random(stream)
         split = "val" if fam.name in val else "train"
         corpus.extend(sample_family(fam, labels, slot_choices, quota, split, rng, seen))
 
@@ -300,6 +349,13 @@ def build_corpus(seed: int = 0) -> list[Instruction]:
 
     for fam in (*NONE_FAMILIES, *ADDED_NONE_FAMILIES):
         draw(fam, (), [{**COMMON_SLOTS, **fam.slots}], NONE_QUOTA)
+
+    for name in TASKS:
+        for fam in SITUATION_FAMILIES[name]:
+            draw(fam, (name,), [{**COMMON_SLOTS, **VOCABULARY[name].slots(), **fam.slots}], fam.quota)
+    for fam in (*CONTRAST_FAMILIES, *OUTCOME_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES):
+        for labels, denied, tables in late_draws(fam):
+            draw(fam, labels, tables, fam.quota, denied)
     return corpus
 
 

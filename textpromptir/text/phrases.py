@@ -19,6 +19,7 @@ from typing import Any
 from textpromptir.resources import resource
 
 SLOT = re.compile(r"\{(\w+)\}")
+ROLE = re.compile(r"\{\w+_([abcx])\}")  # a, b, c: degradations asked for; x: one denied or wanted as an effect
 
 
 def style_of(template: str) -> str:
@@ -62,6 +63,8 @@ class Family:
     slots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # slots only this family uses
     # Added after a release: always trains, so validation keeps the sentences earlier releases were measured on.
     always_train: bool = False
+    none: bool = False  # asks for no restoration, whatever degradation words it holds
+    quota: int = 0  # sentences per label set, for the families drawn last (issue 22's)
 
     @property
     def style(self) -> str:
@@ -72,6 +75,11 @@ class Family:
         """How many degradations a pattern names: 3 if it has "_c" slots, 2 for "_a", else 1."""
         text = " ".join(self.patterns)
         return 3 if "_c}" in text else 2 if "_a}" in text else 1
+
+    @property
+    def roles(self) -> set[str]:
+        """The roles its patterns fill: "a", "b", "c" for degradations asked for, "x" for one denied or added."""
+        return set(ROLE.findall(" ".join(self.patterns)))
 
     @property
     def slot_names(self) -> set[str]:
@@ -94,6 +102,8 @@ def families(records: list[dict[str, Any]]) -> tuple[Family, ...]:
             tuple(record["patterns"]),
             word_lists(record.get("slots", {})),
             record.get("always_train", False),
+            record.get("none", False),
+            record.get("quota", 0),
         )
         for record in records
     )
@@ -121,3 +131,12 @@ COMBO_FAMILIES = families(load("families-combos.json")["families"])
 _none = families(load("families-none.json")["families"])
 NONE_FAMILIES = tuple(f for f in _none if not f.always_train)
 ADDED_NONE_FAMILIES = tuple(f for f in _none if f.always_train)
+
+# Issue 22's families, drawn after all the others so that every earlier sentence stays as it was.
+CONTRAST_FAMILIES = families(load("families-contrast.json")["families"])
+SITUATION_FAMILIES = {
+    name: families(records) for name, records in load("families-situations.json").items() if name != "about"
+}
+OUTCOME_FAMILIES = families(load("families-outcomes.json")["families"])
+EFFECT_FAMILIES = families(load("families-effects.json")["families"])
+PADDING_FAMILIES = families(load("families-padding.json")["families"])
