@@ -5,6 +5,15 @@ Generator and returns the degraded image; the same seed gives the same result.
 `degrade` applies one or several in the order the physics suggests: the
 scene (haze, rain) before the lens (blur), then the sensor (low light,
 noise), then the file (JPEG).
+
+Two families of generators. The classic ones (`noise`, `rain`, ...) make the
+validation pool of `textpromptir evaluate` and stay exactly as they were, so
+its rows remain comparable across versions. The realistic ones (`camera_noise`,
+`rain_storm`, ...) draw every setting from a `Generators` of ranges: training
+uses TRAINING, and a second validation pool uses HELD_OUT, whose ranges
+training never draws from (the gaps between and the values beyond them), so
+that pool measures whether the network learnt the degradation or our
+synthesis of it. Training mixes both families (`degrade`).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -141,13 +151,234 @@ def jpeg(image: np.ndarray, rng: np.random.Generator, quality: int | None = None
 DEGRADATIONS: dict[str, Degradation] = dict(zip(TASKS, (noise, rain, haze, blur, low_light, jpeg), strict=True))
 
 
-def degrade(clean: np.ndarray, tasks: Sequence[str], seed: int) -> np.ndarray:
-    """Apply `tasks` (one or several names of DEGRADATIONS) to a clean image, reproducibly."""
+Intervals = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Generators:
+    """The ranges the realistic generators draw from, each a union of (low, high) intervals."""
+
+    rain_angle: Intervals  # degrees from vertical, either side
+    rain_width: Intervals  # streak width, pixels
+    rain_length: Intervals  # pixels
+    rain_opacity: Intervals  # how bright a streak is at its core
+    rain_cover: Intervals  # share of the image the streaks of a layer cover
+    photons: Intervals  # photons per photosite at white: fewer is grainier
+    read_noise: Intervals  # of 255, per photosite
+    shake_length: Intervals  # pixels the camera travels during the exposure
+    defocus_radius: Intervals  # pixels
+    jpeg_quality: Intervals
+    colour_cast: Intervals  # spread of the channel gains
+    haze_density: Intervals  # the scattering coefficient beta
+
+
+TRAINING = Generators(
+    rain_angle=((-60.0, -40.0), (-30.0, 30.0), (40.0, 60.0)),
+    rain_width=((1.0, 2.5),),
+    rain_length=((8.0, 50.0),),
+    rain_opacity=((0.25, 0.85),),
+    rain_cover=((0.03, 0.25),),
+    photons=((25.0, 60.0), (100.0, 1000.0)),
+    read_noise=((0.5, 4.0), (6.0, 10.0)),
+    shake_length=((5.0, 15.0), (21.0, 28.0)),
+    defocus_radius=((1.5, 3.0), (4.0, 5.5)),
+    jpeg_quality=((10.0, 25.0), (35.0, 60.0)),
+    colour_cast=((0.0, 0.12), (0.22, 0.3)),
+    haze_density=((0.5, 1.2), (1.8, 2.8)),
+)
+HELD_OUT = Generators(
+    rain_angle=((-40.0, -30.0), (30.0, 40.0)),
+    rain_width=((3.0, 4.0),),
+    rain_length=((55.0, 80.0),),
+    rain_opacity=((0.85, 0.95),),
+    rain_cover=((0.25, 0.35),),
+    photons=((60.0, 100.0),),
+    read_noise=((4.0, 6.0),),
+    shake_length=((15.0, 21.0),),
+    defocus_radius=((3.0, 4.0),),
+    jpeg_quality=((25.0, 35.0),),
+    colour_cast=((0.12, 0.22),),
+    haze_density=((1.2, 1.8),),
+)
+
+
+def draw(rng: np.random.Generator, intervals: Intervals) -> float:
+    """Uniform over the union of the intervals."""
+    lengths = np.array([high - low for low, high in intervals]) + 1e-9
+    low, high = intervals[rng.choice(len(intervals), p=lengths / lengths.sum())]
+    return float(rng.uniform(low, high))
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    radius = max(1, math.ceil(3 * sigma))
+    taps = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma**2))
+    return np.outer(taps, taps).astype(np.float32)
+
+
+def rain_storm(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    """Rain as cameras see it: layers of streaks at one wind angle, nearer layers longer, wider and softer.
+
+    Heavy rain also leaves drops on the lens (blurred, brightened discs) and a
+    veil of scattered light over the scene, as haze does.
+    """
+    height, width = image.shape[:2]
+    angle, cover = draw(rng, settings.rain_angle), draw(rng, settings.rain_cover)
+    streaks = np.zeros((height, width), np.float32)
+    for nearness in np.linspace(0.6, 1.0, int(rng.integers(1, 4))):
+        length = max(3, round(draw(rng, settings.rain_length) * nearness))
+        thickness = max(1, round(draw(rng, settings.rain_width) * nearness))
+        drops = rng.random((height, width)) < cover * rng.uniform(0.4, 1.0) / (length * thickness)
+        kernel = line_kernel(length, angle + rng.uniform(-3.0, 3.0), thickness)
+        layer = convolve(drops * rng.uniform(0.6, 1.0, (height, width)), kernel) * kernel.sum()
+        layer = convolve(layer, gaussian_kernel(rng.uniform(0.3, 1.2) * nearness))  # motion and defocus soften
+        streaks = np.maximum(streaks, np.clip(layer * draw(rng, settings.rain_opacity), 0.0, 1.0))
+    rainy = image + (1.0 - image) * streaks[..., None]  # screen blend: streaks only brighten
+    if cover > 0.15:  # heavy rain
+        rainy = lens_drops(rainy, rng)
+        veil = rng.uniform(0.05, 0.25) * cover / 0.35
+        rainy = rainy * (1.0 - veil) + rng.uniform(0.7, 0.95) * veil
+    return quantise(rainy)
+
+
+def lens_drops(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A few drops on the lens: discs that show a blurred, brighter view of what lies behind them."""
+    height, width = image.shape[:2]
+    mask = np.zeros((height, width), np.float32)
+    y, x = np.mgrid[:height, :width]
+    for _ in range(int(rng.integers(2, 8))):
+        radius = rng.uniform(2.0, 0.04 * min(height, width) + 3.0)
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        mask = np.maximum(mask, ((y - cy) ** 2 + (x - cx) ** 2 <= radius**2).astype(np.float32))
+    mask = convolve(mask, gaussian_kernel(1.0))[..., None]
+    behind = np.clip(convolve(image, gaussian_kernel(3.0)) * 1.1 + 0.05, 0.0, 1.0)
+    return image * (1.0 - mask) + behind * mask
+
+
+def srgb_to_linear(image: np.ndarray) -> np.ndarray:
+    return np.power(np.clip(image, 0.0, 1.0), 2.2)
+
+
+def linear_to_srgb(image: np.ndarray) -> np.ndarray:
+    return np.power(np.clip(image, 0.0, 1.0), 1 / 2.2)
+
+
+def bayer_masks(height: int, width: int) -> np.ndarray:
+    """(H, W, 3) 0/1 masks of an RGGB colour filter array: which channel each photosite measures."""
+    masks = np.zeros((height, width, 3), np.float32)
+    masks[0::2, 0::2, 0] = 1.0
+    masks[0::2, 1::2, 1] = masks[1::2, 0::2, 1] = 1.0
+    masks[1::2, 1::2, 2] = 1.0
+    return masks
+
+
+def demosaic(raw: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Bilinear demosaicing: each channel interpolated from its own photosites (normalised convolution)."""
+    kernel = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32)
+    measured = convolve(raw[..., None] * masks, kernel)
+    return measured / np.maximum(convolve(masks, kernel), 1e-6)
+
+
+def camera_noise(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    """A phone's noise: shot and read noise per photosite of the raw mosaic, demosaiced (so the
+    noise is correlated and coloured), back to sRGB, then saved as JPEG."""
+    height, width = image.shape[:2]
+    masks = bayer_masks(height, width)
+    raw = (srgb_to_linear(image) * masks).sum(axis=-1)
+    photons = draw(rng, settings.photons)
+    raw = rng.poisson(raw * photons) / photons + rng.normal(0.0, draw(rng, settings.read_noise) / 255.0, raw.shape)
+    return save_as_jpeg(linear_to_srgb(demosaic(raw.astype(np.float32), masks)), rng, settings, double=False)
+
+
+def shake_kernel(length: float, rng: np.random.Generator) -> np.ndarray:
+    """A camera-shake trajectory: a random walk with momentum, `length` pixels long, drawn into a kernel."""
+    steps = max(8, round(4 * length))
+    turns = np.cumsum(rng.normal(0.0, 0.35, steps)) + rng.uniform(0, 2 * math.pi)
+    path = np.cumsum(np.stack([np.sin(turns), np.cos(turns)], axis=1), axis=0) * (length / steps)
+    path -= path.mean(axis=0)
+    size = 2 * math.ceil(np.abs(path).max()) + 3
+    kernel = np.zeros((size, size), np.float32)
+    for dy, dx in path:  # bilinear splat: the camera spends equal time at every point of the path
+        y, x = dy + size // 2, dx + size // 2
+        y0, x0 = int(y), int(x)
+        fy, fx = y - y0, x - x0
+        kernel[y0 : y0 + 2, x0 : x0 + 2] += np.array([[(1 - fy) * (1 - fx), (1 - fy) * fx], [fy * (1 - fx), fy * fx]])
+    return kernel
+
+
+def camera_blur(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    """Camera shake along a curved trajectory, or defocus with a soft-edged disc."""
+    if rng.random() < 0.6:
+        kernel = shake_kernel(draw(rng, settings.shake_length), rng)
+    else:
+        kernel = convolve(disk_kernel(draw(rng, settings.defocus_radius)), gaussian_kernel(0.5))
+    return quantise(convolve(image, kernel))
+
+
+def save_as_jpeg(image: np.ndarray, rng: np.random.Generator, settings: Generators, double: bool = True) -> np.ndarray:
+    """JPEG as files meet it: chroma subsampled or not, and often saved twice (a shared photo re-shared)."""
+    qualities = [round(draw(rng, settings.jpeg_quality))]
+    if double and rng.random() < 0.5:
+        qualities.insert(0, round(draw(rng, settings.jpeg_quality)) + int(rng.integers(5, 30)))
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    for quality in qualities:
+        buffer = io.BytesIO()
+        subsampling = int(rng.choice([0, 1, 2]))  # 4:4:4, 4:2:2, 4:2:0
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=min(quality, 95), subsampling=subsampling)
+        pixels = np.asarray(Image.open(buffer).convert("RGB"))
+    return pixels.astype(np.float32) / 255.0
+
+
+def jpeg_files(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    return save_as_jpeg(image, rng, settings)
+
+
+def dim_with_cast(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    """Low light under coloured light: darker, a colour cast (warm lamps, blue dusk), and the sensor's noise."""
+    gains = np.exp(rng.normal(0.0, 1.0, 3) * draw(rng, settings.colour_cast)).astype(np.float32)
+    dark = np.power(np.clip(image, 0.0, 1.0), rng.uniform(1.2, 2.5)) * rng.uniform(0.08, 0.35) * gains
+    photons = draw(rng, settings.photons) * 0.2  # little light: few photons
+    shot = rng.poisson(np.clip(dark, 0.0, 1.0) * photons * 10) / (photons * 10)
+    return quantise(shot + rng.normal(0.0, draw(rng, settings.read_noise) / 255.0, image.shape))
+
+
+def coloured_haze(image: np.ndarray, rng: np.random.Generator, settings: Generators = TRAINING) -> np.ndarray:
+    """Haze by the scattering model with a tinted airlight (smog, dusk) and the density drawn from settings."""
+    height, width = image.shape[:2]
+    transmission = np.exp(-draw(rng, settings.haze_density) * depth_proxy(height, width, rng))[..., None]
+    airlight = np.clip(rng.uniform(0.6, 1.0) + rng.normal(0.0, 0.06, 3), 0.0, 1.0).astype(np.float32)
+    return quantise(image * transmission + airlight * (1.0 - transmission))
+
+
+RealisticDegradation = Callable[[np.ndarray, np.random.Generator, Generators], np.ndarray]
+REALISTIC: dict[str, RealisticDegradation] = {
+    "noise": camera_noise,
+    "rain": rain_storm,
+    "haze": coloured_haze,
+    "blur": camera_blur,
+    "low_light": dim_with_cast,
+    "jpeg": jpeg_files,
+}
+REALISTIC_SHARE = 0.5  # of training samples per degradation; the rest come from the classic generator
+
+
+def degrade(clean: np.ndarray, tasks: Sequence[str], seed: int, settings: Generators | None = TRAINING) -> np.ndarray:
+    """Apply `tasks` (one or several names of DEGRADATIONS) to a clean image, reproducibly.
+
+    Each degradation comes from its realistic generator drawing from `settings`
+    (REALISTIC_SHARE of the time) or else from the classic one; `settings=None`
+    uses the classic generators only.
+    """
     unknown = set(tasks) - set(DEGRADATIONS)
     if unknown or not tasks:
         raise ValueError(f"unknown or no degradations {sorted(unknown)}: choose from {list(DEGRADATIONS)}")
     rng = np.random.default_rng(seed)
+    ordered = sorted(set(tasks), key=ORDER.index)
+    # Which family each degradation comes from is drawn apart, so a classic pick matches settings=None.
+    realistic = np.random.default_rng((seed, 1)).random(len(ordered)) < REALISTIC_SHARE
     image = clean.astype(np.float32)
-    for task in sorted(set(tasks), key=ORDER.index):
-        image = DEGRADATIONS[task](image, rng)
+    for task, from_settings in zip(ordered, realistic, strict=True):
+        if settings is not None and from_settings:
+            image = REALISTIC[task](image, rng, settings)
+        else:
+            image = DEGRADATIONS[task](image, rng)
     return image
