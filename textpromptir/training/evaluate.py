@@ -6,6 +6,12 @@ with a plain prompt for that degradation. Printed per degradation: PSNR and
 SSIM of the degraded input and of the restored result, and seconds per
 megapixel; plus the steering check, noisy photos restored with a rain prompt.
 
+Then the held-out pool: the same photos degraded by the realistic generators
+of `degradations` with HELD_OUT settings, which training never draws (its
+rows are named "held-out <degradation>"). It shows whether the network learnt
+the degradation or only our synthesis of it. The first pool's synthesis is
+unchanged, so its rows stay comparable with earlier figures.
+
 With peers (the CLI's default), the same degraded photos are also restored by
 the comparison peers of `textpromptir.training.peers`, one row each under the row of
 their degradation: FFDNet colour and BM3D for noise (both given the true
@@ -84,7 +90,12 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(score.mean())
 
 
-def cases() -> dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]]:
+HELD_OUT = "held-out "  # the prefix of the held-out pool's cases
+Synthesis = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def cases() -> dict[str, Synthesis]:
+    """The validation pool of the classic generators, as it has always been synthesised."""
     noise_levels = {
         f"noise sigma {sigma}": (lambda s: lambda image, rng: degradations.gaussian_noise(image, rng, sigma=s))(sigma)
         for sigma in degradations.NOISE_SIGMAS
@@ -93,12 +104,31 @@ def cases() -> dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]
     return {**noise_levels, **others}
 
 
-def load_validation(root: Path) -> list[np.ndarray]:
+def held_out_cases() -> dict[str, Synthesis]:
+    """The held-out pool: each degradation's realistic generator with settings training never draws."""
+
+    def with_held_out_settings(generate: degradations.RealisticDegradation) -> Synthesis:
+        return lambda image, rng: generate(image, rng, degradations.HELD_OUT)
+
+    return {HELD_OUT + task: with_held_out_settings(fn) for task, fn in degradations.REALISTIC.items()}
+
+
+def task_of(case: str) -> str:
+    """The degradation a case restores: "noise sigma 25" and "held-out noise" are both noise."""
+    return case.removeprefix(HELD_OUT).split(" ")[0]
+
+
+def prompt_for(case: str) -> str:
+    return EVALUATION_PROMPTS[task_of(case)]
+
+
+def load_validation(root: Path, crop: int = CROP, photos: int | None = None) -> list[np.ndarray]:
+    """Centre crops of the validation photos (the first `photos` of them when given)."""
     crops = []
-    for entry in read_manifest(root, "val"):
+    for entry in read_manifest(root, "val")[:photos]:
         with Image.open(root / entry.path) as image:
             rgb = np.asarray(image.convert("RGB"), np.float32) / 255
-        crops.append(centre(rgb, CROP))
+        crops.append(centre(rgb, crop))
     return crops
 
 
@@ -109,7 +139,7 @@ def centre(image: np.ndarray, size: int) -> np.ndarray:
 
 def degrade_all(photos: list[np.ndarray], case: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(clean, degraded) pairs; photo i is degraded with seed i, so every method sees the same input."""
-    degrade = cases()[case]
+    degrade = {**cases(), **held_out_cases()}[case]
     return [(clean, degrade(clean, np.random.default_rng(index))) for index, clean in enumerate(photos)]
 
 
@@ -149,9 +179,9 @@ def peers_for(case: str, device: str = "cpu", bm3d: bool = False) -> list[Peer |
         else:
             found.append(skipped(case, "BM3D", "not run: slow (about 90 s/MP), pass --bm3d to run it on " + subset))
         return found
-    if case == "haze":
+    if task_of(case) == "haze":
         return [Peer("dark channel prior", peers.dark_channel_prior)]
-    if case == "rain":
+    if task_of(case) == "rain":
         return [
             [
                 Peer(f"median {size}x{size}", lambda image, size=size: peers.median_filter(image, size))
@@ -159,7 +189,7 @@ def peers_for(case: str, device: str = "cpu", bm3d: bool = False) -> list[Peer |
             ]
             + [Peer(f"opening {size}x{size}", lambda image, size=size: peers.opening(image, size)) for size in (3, 5)]
         ]
-    if case == "low_light":
+    if task_of(case) == "low_light":
         return [Peer("Zero-DCE++", lambda image: peers.zero_dce(image, device))]
     return []
 
@@ -199,18 +229,37 @@ def evaluate_peers(case: str, pairs: list[tuple[np.ndarray, np.ndarray]], device
 def evaluate(
     weights: Path, data_root: Path, device: str = "auto", with_peers: bool = False, bm3d: bool = False
 ) -> list[Row]:
-    """Our rows, in the order of cases(), then the steering row; with_peers puts each case's peers under it."""
+    """Both pools' rows (see evaluate_pools) for the weights on the validation photos of data_root."""
     restorer = Restorer.load(weights, device)
     photos = load_validation(data_root)
     if not photos:
         raise RuntimeError(f"no validation photos in {data_root}: run `textpromptir data fetch`")
+    return evaluate_pools(restorer, photos, with_peers, bm3d)
+
+
+def evaluate_pools(
+    restorer: Restorer, photos: list[np.ndarray], with_peers: bool = False, bm3d: bool = False
+) -> list[Row]:
+    """Our rows in the order of cases(), then the steering row, then the held-out pool's rows.
+
+    with_peers puts each case's peers under it (the held-out noise has no true sigma to tell them).
+    """
     rows = []
     for case in cases():
-        pairs = degrade_all(photos, case)
-        rows.append(evaluate_case(restorer, photos, case, EVALUATION_PROMPTS[case.split(" ")[0]], pairs))
-        if with_peers:
-            rows += evaluate_peers(case, pairs, str(restorer.device), bm3d)
+        rows += evaluate_with_peers(restorer, photos, case, with_peers, bm3d)
     rows.append(evaluate_case(restorer, photos, *WRONG_PROMPT))
+    for case in held_out_cases():
+        rows += evaluate_with_peers(restorer, photos, case, with_peers and task_of(case) != "noise", bm3d)
+    return rows
+
+
+def evaluate_with_peers(
+    restorer: Restorer, photos: list[np.ndarray], case: str, with_peers: bool, bm3d: bool
+) -> list[Row]:
+    pairs = degrade_all(photos, case)
+    rows = [evaluate_case(restorer, photos, case, prompt_for(case), pairs)]
+    if with_peers:
+        rows += evaluate_peers(case, pairs, str(restorer.device), bm3d)
     return rows
 
 
