@@ -30,7 +30,7 @@ from cpu_speed import BATCH, PATCH  # this folder is on sys.path when a benchmar
 from speed_since import build, model_package_at
 
 from textpromptir import model as today
-from textpromptir.training.backbone import data_parallel, free_loopback_port
+from textpromptir.training.processes import data_parallel, free_loopback_port
 
 WARM_UP_STEPS = 3
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from textpromptir.engine.restore import Restorer, pick_device
+from textpromptir.engine.device import pick_device
+from textpromptir.engine.restore import Restorer
 from textpromptir.engine.weights import initialise_weights
 from textpromptir.errors import Cancelled, DeviceError, ImageError, PromptError, WeightsError
 from textpromptir.metrics import psnr

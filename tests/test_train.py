@@ -20,26 +20,27 @@ from textpromptir.engine.weights import initialise_weights, load_model, save_wei
 from textpromptir.errors import WeightsError
 from textpromptir.metrics import psnr
 from textpromptir.model import SIZES, TextPromptIR
-from textpromptir.training.backbone import (
+from textpromptir.training.backbone import train
+from textpromptir.training.config import TrainConfig
+from textpromptir.training.data import Photo, pack, read_manifest
+from textpromptir.training.evaluate import evaluate, markdown, ssim
+from textpromptir.training.patches import batch_loader, load_photos
+from textpromptir.training.prompts import (
     PROMPTS_FILE,
+    cached_embeddings,
+    corpus_fingerprint,
+    encode_corpus,
+    prompt_bank,
+)
+from textpromptir.training.schedule import (
     RATE_WINDOW,
     REFIT_EVERY,
     TIME_MARGIN,
     RunClock,
-    TrainConfig,
-    batch_loader,
-    cached_embeddings,
-    corpus_fingerprint,
-    encode_corpus,
     learning_rate_at,
-    load_photos,
-    prompt_bank,
-    restore_state,
     steps_within_time,
-    train,
 )
-from textpromptir.training.data import Photo, pack, read_manifest
-from textpromptir.training.evaluate import evaluate, markdown, ssim
+from textpromptir.training.state import restore_state
 
 from conftest import photo_like
 
@@ -278,12 +279,12 @@ def test_a_pack_trains_without_the_pool_or_the_text_encoder(tmp_path, pool, monk
     def no_encoder():
         raise AssertionError("the text encoder was loaded")
 
-    monkeypatch.setattr("textpromptir.text.understand.prompt_encoder", no_encoder)
+    monkeypatch.setattr("textpromptir.text.encoder.prompt_encoder", no_encoder)
     encode_corpus.cache_clear()
     prompt_bank.cache_clear()
     config = TrainConfig(steps=2, batch=2, patch=32, data_root=str(packed), run_dir=str(tmp_path / "run"))
     assert steps_in(train(config, log=lambda line: None)) == 2
-    monkeypatch.setattr("textpromptir.training.backbone.corpus_fingerprint", lambda: "another corpus")
+    monkeypatch.setattr("textpromptir.training.prompts.corpus_fingerprint", lambda: "another corpus")
     with pytest.raises(AssertionError, match="text encoder was loaded"):
         cached_embeddings(packed)  # a cache of another corpus is made again, not trusted
 

@@ -222,8 +222,8 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _data_pack(args: argparse.Namespace) -> int:
-    from textpromptir.training.backbone import PROMPTS_FILE, cached_embeddings
     from textpromptir.training.data import TRAINING_SIDE, pack
+    from textpromptir.training.prompts import PROMPTS_FILE, cached_embeddings
 
     side = args.longest_side or TRAINING_SIDE
     photo_bytes = pack(args.root, args.out, side, args.quality, log=lambda line: print(line, file=sys.stderr))
@@ -234,7 +234,8 @@ def _data_pack(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from textpromptir.training.backbone import TrainConfig, train
+    from textpromptir.training.backbone import train
+    from textpromptir.training.config import TrainConfig
 
     overrides = {key: getattr(args, key) for key in ("steps", "run_dir", "data_root", "start_from", "device")}
     state = train(TrainConfig.load(args.config, **overrides), log=functools.partial(print, flush=True))

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textpromptir.errors import Cancelled, DeviceError, ImageError, OutOfMemory, WeightsError
+from textpromptir.errors import Cancelled, ImageError, OutOfMemory, WeightsError
 from textpromptir.model import TextPromptIR
 from textpromptir.text.understand import understand
 
 from . import tiling
+from .device import half_precision, pick_device
 from .weights import SHIPPED_WEIGHTS, load_model
 
 # Tiles of up to 512 x 512 were the fastest on the CPU (their activations
@@ -25,35 +26,6 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 CancelCheck = Callable[[], bool]
 
 _INTEGER_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """cuda, then mps, then cpu for "auto"; a named device must be usable."""
-    cuda = torch.cuda.is_available()
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if requested == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if requested == "cuda" and not cuda:
-        raise DeviceError(
-            "CUDA was requested but PyTorch sees no CUDA GPU: check the NVIDIA driver, "
-            "or that the CUDA build of torch is installed; --device cpu always works."
-        )
-    if requested == "mps" and not mps:
-        raise DeviceError("MPS (Apple GPU) was requested but is not available here; use --device cpu.")
-    if requested not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"Unknown device {requested!r}: use auto, cpu, cuda or mps.")
-    return torch.device(requested)
-
-
-def half_precision(device: torch.device) -> torch.dtype | None:
-    """The reduced precision that is safe on this device, if any.
-
-    bf16 has float32's range, so the attention's dot products cannot
-    overflow; fp16 only where bf16 is missing (pre-Ampere NVIDIA GPUs).
-    """
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _is_out_of_memory(error: BaseException) -> bool:

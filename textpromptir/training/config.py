@@ -1,0 +1,60 @@
+"""A training run's settings, as read from resources/training/*.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textpromptir.tasks import TASKS
+
+from .data import TRAINING_SIDE
+
+
+@dataclass
+class TrainConfig:
+    size: str = "lite"
+    steps: int = 20_000
+    batch: int = 8  # per process
+    patch: int = 96
+    learning_rate: float = 2e-4
+    min_learning_rate: float = 1e-6
+    warmup_steps: int = 500
+    cycle_start: int = 0  # the step where this warm-up and cosine begin: later than 0 for a warm restart
+    weight_decay: float = 1e-4
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    combination_share: float = 0.2  # share of samples with two degradations at once
+    longest_side: int = TRAINING_SIDE
+    data_root: str = "data"
+    run_dir: str = "runs/lite"
+    start_from: str | None = None  # a state or weights file to continue from when the run directory is empty
+    checkpoint_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    device: str = "auto"
+    # Processes that synthesise batches beside training: 0 on a 2-core CPU (the step is the
+    # bottleneck); a GPU is fed by several, or it waits for the degradations.
+    loader_workers: int = 0
+    # On a CPU, train data-parallel in this many processes, the cores shared out between them,
+    # each with a batch of `batch`: at our feature-map sizes a step's operators keep two threads
+    # busy poorly, while two processes of one thread nearly double the rate (PROFILE.md).
+    cpu_processes: int = 1
+    # Stop (and save) after this long: a lent GPU's time is fixed. The cycle's cosine is then
+    # fitted to end by that time, at the rate of recent steps (again every REFIT_EVERY steps),
+    # and `steps` is only its upper bound.
+    max_minutes: float | None = None
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> TrainConfig:
+        values = json.loads(Path(path).read_text()) if path else {}
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown settings in {path}: {sorted(unknown)}")
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def write_config(config: TrainConfig, run_dir: Path) -> None:
+    """The settings a run is using, beside its state."""
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
