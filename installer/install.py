@@ -411,19 +411,18 @@ def _project_version() -> str:
 
 def uninstall() -> None:
     manifest = Manifest(config_dir() / MANIFEST)
+    by_hand = remove_plugins_installed_by_hand()
     if not manifest.path.exists():
-        say("TextPromptIR is not installed for this user (no manifest); nothing to remove.")
+        if by_hand:
+            say("TextPromptIR's plugins are uninstalled.")
+        else:
+            say("TextPromptIR is not installed for this user (no manifest, no plugins); nothing to remove.")
         return
     stop_worker()
     for file, section, key in manifest.data["ini_keys"]:
         remove_ini_value(Path(file), section, key)
     for path in map(Path, reversed(manifest.data["paths"])):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-            say(f"removed {path}")
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-            say(f"removed {path}")
+        remove_path(path)
     for leftover in (discovery.info_path(), discovery.log_path(), discovery.log_path().with_suffix(".log.old")):
         if leftover.exists():
             leftover.unlink()
@@ -435,6 +434,37 @@ def uninstall() -> None:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     say("TextPromptIR is uninstalled.")
+
+
+def remove_plugins_installed_by_hand() -> bool:
+    """Remove the plugins that the zips put into the hosts' profiles (`textpromptir package-plugins`).
+
+    Krita's importer extracts the .desktop file and the plugin's package into
+    pykrita and, when the user agrees, enables it in kritarc; GIMP's zip is
+    unpacked into a plug-ins folder (only the profile's own is looked at).
+    """
+    removed = False
+    for host in krita_hosts():
+        pykrita = host.resources / "pykrita"
+        for path in (pykrita / f"{KRITA_PLUGIN}.desktop", pykrita / KRITA_PLUGIN):
+            removed |= remove_path(path)
+        if host.config is not None:
+            remove_ini_value(host.config, "python", f"enable_{KRITA_PLUGIN}")
+    for host in gimp_hosts():
+        removed |= remove_path(host.resources / "plug-ins" / GIMP_PLUGIN)
+    return removed
+
+
+def remove_path(path: Path) -> bool:
+    """Remove a file or a folder with all it holds; say so. False if there was nothing to remove."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    else:
+        return False
+    say(f"removed {path}")
+    return True
 
 
 def remove_ini_value(path: Path, section: str, key: str) -> None:
@@ -449,7 +479,8 @@ def remove_ini_value(path: Path, section: str, key: str) -> None:
         if current == section and line.split("=", 1)[0].strip() == key:
             continue
         kept.append(line)
-    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    if len(kept) < len(lines):  # otherwise the user's file stays as it is, byte for byte
+        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,14 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from installer import install
+from installer.package import package_plugins
+from installer.plugins import set_ini_value
 
 from gimp_host import gimp_available, gimp_required, run_gimp
 from krita_host import krita_available, run_scenarios
@@ -355,3 +358,26 @@ def test_hosts_installed_then_uninstalled_on_each_system(
     install.uninstall()
     assert {path for path in tmp_path.rglob("*")} == before
     assert krita.config.read_text() == "[General]\nsomething=kept\n\n[python]\n"
+
+
+def test_uninstall_removes_the_plugins_installed_from_the_zips(linux: Path) -> None:
+    krita_zip, gimp_zip = package_plugins(linux / "dist")
+    pykrita = linux / ".local" / "share" / "krita" / "pykrita"
+    plug_ins = linux / ".config" / "GIMP" / "3.0" / "plug-ins"
+    pykrita.mkdir(parents=True)
+    plug_ins.mkdir(parents=True)
+    kritarc = linux / ".config" / "kritarc"
+    kritarc.write_text("[General]\nsomething=kept")  # no line end at the end: left exactly as it is
+    before = snapshot(linux)
+    with zipfile.ZipFile(krita_zip) as archive:  # what Krita's importer extracts: the .desktop file and the package
+        archive.extractall(pykrita)
+    set_ini_value(kritarc, "python", "enable_textpromptir_krita", "true")  # the importer's "Enable plugins now?"
+    with zipfile.ZipFile(gimp_zip) as archive:
+        archive.extractall(plug_ins)
+
+    install.uninstall()
+    assert snapshot(linux) == before
+    assert kritarc.read_text() == "[General]\nsomething=kept\n\n[python]\n"
+    kritarc.write_text("[General]\nsomething=kept")
+    install.uninstall()  # nothing left to remove: the user's settings are not rewritten
+    assert kritarc.read_text() == "[General]\nsomething=kept"
