@@ -80,7 +80,7 @@ def on_whole_maps(run: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torc
 def models(compile_too: bool) -> dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]]:
     torch.manual_seed(0)
     text = torch.randn(1, 384)
-    lite = TextPromptIR(SIZES["lite"]).eval().to(memory_format=torch.channels_last)
+    lite = TextPromptIR(SIZES["lite"]).eval().run_in_strips().to(memory_format=torch.channels_last)
     lite.output.reset_parameters()
 
     def eager(x: torch.Tensor) -> torch.Tensor:

@@ -195,14 +195,14 @@ def main() -> int:
 
     def infer() -> object:
         with torch.no_grad():
-            return model.eval()(image, text)
+            return model.eval().run_in_strips()(image, text)
 
     batch = torch.rand(BATCH, 3, PATCH, PATCH).contiguous(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), 1e-4)
     texts = text.expand(BATCH, -1)
 
     def step() -> object:
-        loss = (model.train()(batch, texts) - batch).abs().mean()
+        loss = (model.train().run_in_strips(False)(batch, texts) - batch).abs().mean()
         with record_function(LABEL + OPTIMIZER):
             optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -73,6 +73,8 @@ def main() -> int:
 
         def infer(model: nn.Module):
             def case() -> None:
+                # Older code chose the strip path by itself under no_grad; today's is told to, as the engine does.
+                getattr(model, "run_in_strips", lambda enabled: None)(True)
                 with torch.inference_mode():
                     model.eval()(tile, text[:1])
 
@@ -82,6 +84,7 @@ def main() -> int:
             optimiser = torch.optim.AdamW(model.parameters(), 1e-4)
 
             def case() -> None:
+                getattr(model, "run_in_strips", lambda enabled: None)(False)
                 loss = (model.train()(batch, text) - batch).abs().mean()
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()

@@ -180,10 +180,9 @@ def test_the_model_exports_with_dynamic_sizes_to_operators_that_onnx_and_openvin
     model.eval().requires_grad_(False)
     text = torch.randn(1, 384)
     height, width = torch.export.Dim("height", max=1024), torch.export.Dim("width", max=1024)
-    with torch.enable_grad():  # the whole-map path: the strip path's loops depend on the size
-        program = torch.export.export(
-            model, (torch.rand(1, 3, 32, 32), text), dynamic_shapes=({2: 8 * height, 3: 8 * width}, None)
-        )
+    program = torch.export.export(
+        model, (torch.rand(1, 3, 32, 32), text), dynamic_shapes=({2: 8 * height, 3: 8 * width}, None)
+    )
     targets = [str(node.target) for node in program.graph.nodes if node.op == "call_function"]
     assert "aten.softmax.int" in targets
     assert [t for t in targets if any(word in t for word in ("diagonal", "copy_", "truediv", "sym_float"))] == []
@@ -217,10 +216,11 @@ def test_blocks_give_the_same_result_in_strips(monkeypatch, channels_last, batch
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     prompt = torch.randn(batch, 48)
-    whole = block(x, prompt).detach()  # with gradients on: the whole-map path
-    monkeypatch.setattr(strips, "STRIP_BYTES", 1)  # strips of the minimum height, 4 rows, plus a short last one
-    assert strips.strip_rows(20, 84, 4) == 4
     with torch.no_grad():
+        whole = block(x, prompt)
+        monkeypatch.setattr(strips, "STRIP_BYTES", 1)  # strips of the minimum height, 4 rows, plus a short last one
+        assert strips.strip_rows(20, 84, 4) == 4
+        block.in_strips = True
         in_strips = block(x, prompt)
     assert (in_strips - whole).abs().max() <= 1e-4 * whole.abs().max()
     if channels_last:
@@ -263,8 +263,8 @@ def test_untrained_candidates_are_the_identity_and_same_in_training_and_inferenc
     model = untrained_model(size=size)
     image, text = torch.rand(1, 3, 24, 40), torch.randn(1, 384)
     with torch.no_grad():  # the hybrid's transformer blocks run in strips here
-        inference = model.eval()(image, text)
-    torch.testing.assert_close(model.train()(image, text), inference, rtol=1e-4, atol=1e-5)
+        inference = model.eval().run_in_strips()(image, text)
+    torch.testing.assert_close(model.train().run_in_strips(False)(image, text), inference, rtol=1e-4, atol=1e-5)
 
 
 def test_a_deepened_naf_network_computes_what_the_trained_one_did():
@@ -303,3 +303,18 @@ def test_config_rejects_unknown_upsampling_and_levels():
         dataclasses.replace(SIZES["lite"], upsample="nearest-ish")
     with pytest.raises(ValueError, match="attention_from"):
         dataclasses.replace(SIZES["lite"], attention_from=5)
+
+
+def test_the_strip_path_runs_only_when_asked_and_never_with_gradients(monkeypatch):
+    """Inference in strips is an explicit mode (the Restorer sets it on the CPU), not a guess from the grad mode."""
+    calls = []
+    monkeypatch.setattr("textpromptir.model.block.attention_in_strips", lambda *args: calls.append(args) or args[1])
+    model = untrained_model()
+    image, text = torch.rand(1, 3, 16, 16), torch.randn(1, 384)
+    with torch.no_grad():
+        model.eval()(image, text)
+        assert calls == []
+        model.run_in_strips()(image, text)
+        assert len(calls) == sum(isinstance(module, IntegratedTransformerBlock) for module in model.modules()) > 0
+    with pytest.raises(RuntimeError, match="run_in_strips"):
+        model.train()(image, text)

@@ -45,7 +45,7 @@ class Restorer:
     def __init__(self, model: TextPromptIR, device: torch.device, tile: int = DEFAULT_TILE) -> None:
         self.device = device
         self.precision = half_precision(device)
-        self.model = model.to(device, memory_format=torch.channels_last).eval()
+        self.model = model.to(device, memory_format=torch.channels_last).eval().run_in_strips(device.type == "cpu")
         self.tile = tile
 
     @classmethod

@@ -31,12 +31,16 @@ class PromptConditioned(nn.Module):
 class IntegratedTransformerBlock(nn.Module):
     def __init__(self, channels: int, heads: int, expansion: float, prompt_dim: int) -> None:
         super().__init__()
+        # Set by TextPromptIR.run_in_strips for CPU inference: the same result, computed in
+        # cache-sized strips of rows (strips.py). Whole maps otherwise, and always in training.
+        self.in_strips = False
         self.imta = PromptConditioned(channels, prompt_dim, TransposedAttention(channels, heads))
         self.igfn = PromptConditioned(channels, prompt_dim, GatedDconvFeedForward(channels, expansion))
 
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and not torch.is_grad_enabled():
-            # CPU inference: the same result, computed in cache-sized strips of rows.
+        if self.in_strips:
+            if torch.is_grad_enabled():
+                raise RuntimeError("The strip path is for inference: call run_in_strips(False) before training.")
             return feedforward_in_strips(self.igfn, attention_in_strips(self.imta, x, prompt), prompt)
         x = x + self.imta(x, prompt)
         return x + self.igfn(x, prompt)

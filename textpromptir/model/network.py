@@ -1,9 +1,11 @@
 """The TextPromptIR backbone: a 4-level encoder-decoder of integrated blocks."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
-from .block import Stage
+from .block import IntegratedTransformerBlock, Stage
 from .config import LEVELS, ModelConfig
 from .resampling import Downsample, make_upsample
 from .text_modulation import PromptProjector
@@ -51,6 +53,17 @@ class TextPromptIR(nn.Module):
         # Start as the identity map (zero residual): training begins from
         # "change nothing" instead of from random noise added to every photo.
         nn.init.zeros_(self.output.weight)
+
+    def run_in_strips(self, enabled: bool = True) -> TextPromptIR:
+        """Inference only: every transformer block computes in cache-sized strips of rows (strips.py).
+
+        The same result as whole maps, faster on a CPU, where the Restorer turns it on; training
+        and exports run on whole maps.
+        """
+        for module in self.modules():
+            if isinstance(module, IntegratedTransformerBlock):
+                module.in_strips = enabled
+        return self
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         prompt = self.prompt_projector(text)
