@@ -137,7 +137,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     plugins.add_argument("--out", type=Path, default=Path("dist"), help="the folder to write (default ./dist)")
     plugins.set_defaults(run=_package_plugins)
+
+    # Research tools with options of their own: their modules parse the rest of the line.
+    for name, help_text, module in _TOOLS:
+        tool = commands.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")
+        tool.add_argument("arguments", nargs=argparse.REMAINDER)
+        tool.set_defaults(run=functools.partial(_run_tool, module))
     return parser
+
+
+_TOOLS = (
+    ("showcase", "redraw the README's before/after picture", "textpromptir.training.showcase"),
+    ("text-encoder", "train, evaluate or refit the prompt encoder", "textpromptir.training.text_encoder"),
+    ("corpus", "build the instruction corpus", "textpromptir.text.instructions"),
+)
+
+
+def _run_tool(module: str, args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(module).main(args.arguments)
 
 
 def _tile_size(text: str) -> int:

@@ -1,6 +1,6 @@
 """The README's before/after picture: validation photos degraded by our synthesis, restored by the given weights.
 
-    python -m textpromptir.training.showcase --data-root data [--weights W] [--out resources/readme/before-after.jpg]
+    textpromptir showcase --data-root data [--weights W] [--out resources/readme/before-after.jpg]
 
 Photos from scikit-image's data (public domain or CC0), never used in
 training; each is degraded with a fixed seed, restored with a plain prompt,
@@ -10,7 +10,6 @@ and shown as a before | after pair with the prompt underneath.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def showcase(root: Path, weights: Path) -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="textpromptir showcase", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--weights", type=Path, default=SHIPPED_WEIGHTS)
     parser.add_argument("--out", type=Path, default=resource("readme", "before-after.jpg"))
@@ -77,6 +76,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
