@@ -13,6 +13,16 @@ from textpromptir.engine.weights import save_weights
 from textpromptir.model import SIZES, TextPromptIR
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `gpu` need a real CUDA device; without one (CI, these machines) they are skipped, never mocked."""
+    if torch.cuda.is_available():
+        return
+    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on one)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(no_gpu)
+
+
 def untrained_model(seed: int = 0, size: str = "lite") -> TextPromptIR:
     """A model whose every layer is randomly initialised.
 

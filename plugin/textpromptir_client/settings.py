@@ -43,10 +43,7 @@ class Settings:
             saved = json.loads((path or settings_path()).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             saved = {}
-        known = {item.name for item in fields(cls)}
-        settings = (
-            cls(**{key: value for key, value in saved.items() if key in known}) if isinstance(saved, dict) else cls()
-        )
+        settings = cls(**_well_typed(saved, cls()) if isinstance(saved, dict) else {})
         if settings.device not in DEVICES:
             settings.device = "auto"
         settings.history = [entry for entry in settings.history if isinstance(entry, str)][:HISTORY_LENGTH]
@@ -62,6 +59,17 @@ class Settings:
     def remember(self, prompt: str) -> None:
         """Put a prompt first in the history (once)."""
         self.history = [prompt, *[entry for entry in self.history if entry != prompt][: HISTORY_LENGTH - 1]]
+
+
+def _well_typed(saved: dict, defaults: Settings) -> dict:
+    """The saved values of known settings whose type is the default's (a number for a float); others are dropped."""
+    kept = {}
+    for item in fields(defaults):
+        value, default = saved.get(item.name), getattr(defaults, item.name)
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, expected) and not isinstance(value, bool):
+            kept[item.name] = value
+    return kept
 
 
 def settings_path() -> Path:
