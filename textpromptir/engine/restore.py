@@ -18,8 +18,8 @@ from . import tiling
 from .device import half_precision, pick_device
 from .weights import SHIPPED_WEIGHTS, load_model
 
-# Tiles of up to 512 x 512 were the fastest on the CPU (their activations
-# stay in cache: 1.8x faster than one 1.5k x 1.5k pass) and bound memory.
+# Tiles of up to 512 x 512 keep a tile's activations in cache on a CPU, which made
+# them the fastest size there (benchmarks/PROFILE.md), and they bound memory.
 DEFAULT_TILE = 512
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
