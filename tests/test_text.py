@@ -4,13 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
 from textpromptir.cli import main
 from textpromptir.tasks import EVALUATION_PROMPTS, TASKS
-from textpromptir.text import encoder
+from textpromptir.text import encoder, reading
 from textpromptir.text import understand as text
 from textpromptir.text.understand import CAPABILITIES, PromptError, PromptRefused, understand
 
@@ -119,3 +120,85 @@ def test_loads_offline_with_the_network_cut(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "('rain',)"
+
+
+# Long, padded and non-English prompts (issue 22).
+
+STORY = (
+    "We drove to the coast early on Saturday with my parents and both of my brothers. "
+    "The road was busy, so we stopped twice for coffee and once for a late breakfast at a diner. "
+    "My little brother spent the whole trip reading comics in the back seat. "
+    "When we finally arrived, the tide was out and we walked along the sand for an hour. "
+)
+
+
+def test_collapse_repeats_keeps_emphasis_and_drops_padding():
+    assert reading.collapse_repeats("please please please please fix it") == "please fix it"
+    assert reading.collapse_repeats("so so very very dark") == "so so very very dark"
+    assert reading.collapse_repeats("fix it now, fix it now, fix it now, thanks") == "fix it now, thanks"
+    assert reading.collapse_repeats("blur blur blur, everything") == "blur, everything"
+
+
+def test_long_prompts_are_read_in_sentences_and_clauses():
+    assert reading.pieces("remove the noise please") == ["remove the noise please"]
+    long = STORY + "Remove the noise."
+    assert reading.pieces(long)[-1] == "Remove the noise." and len(reading.pieces(long)) == 5
+    run_on = " ".join(["word"] * 45) + ", and then " + " ".join(["more"] * 50)
+    assert all(len(piece.split()) <= reading.CHUNK_WORDS for piece in reading.pieces(run_on))
+
+
+def test_repeated_sentences_count_once():
+    assert reading.sentences("Remove the haze. remove the haze! Remove the haze.") == ["Remove the haze."]
+    with pytest.raises(PromptRefused):
+        understand("make it look like an oil painting. " * 10)
+
+
+def test_a_padded_request_is_read_past_its_padding():
+    assert understand("please " * 60 + "remove the rain streaks").tasks == ("rain",)
+    assert understand("brighten " * 12 + "this photo").tasks == ("low_light",)
+
+
+def test_a_ten_thousand_character_prompt_is_answered_in_under_a_second():
+    assert understand("remove the noise").tasks == ("noise",)  # loaded and warm
+    story = " ".join(f"On day {day} we walked to the harbour and had lunch by the boats." for day in range(160))
+    assert len(story) >= 10_000
+    # CPU seconds of this process, not wall time: the machine running the suite may be busy with other work,
+    # and on an idle one the wall time is at most this.
+    started = time.process_time()
+    with pytest.raises(reading.PromptTooLong, match=r"too long: 10,\d{3} characters, and TextPromptIR reads up to 2,000"):
+        understand(story)
+    padded = "please " * 1_430 + "remove the rain streaks"
+    assert len(padded) >= 10_000
+    assert understand(padded).tasks == ("rain",)
+    assert time.process_time() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "удалите шум с этой фотографии",  # noqa: RUF001
+        "去除这张照片的噪点",
+        "ノイズを消してください please",
+        "enlever le bruit de la photo s'il vous plaît",
+        "quita la lluvia de esta foto por favor",
+        "entferne bitte das Rauschen aus dem Bild",
+    ],
+)
+def test_prompts_mostly_in_another_language_are_refused_in_english(prompt):
+    with pytest.raises(reading.PromptNotEnglish, match="English only"):
+        understand(prompt)
+
+
+def test_emoji_and_a_few_foreign_words_are_left_out():
+    plain = understand("remove the rain streaks")
+    for decorated in ("remove the rain streaks 🙏🌧️", "remove the rain streaks, 谢谢", "🙂 remove the rain streaks"):
+        found = understand(decorated)
+        assert found.tasks == plain.tasks
+        assert torch.dot(found.embedding, plain.embedding) > 0.98
+    with pytest.raises(PromptError, match="holds no words"):
+        understand("🌧️🌧️🙏")
+
+
+def test_cli_explains_a_prompt_in_another_language(capsys):
+    assert main(["understand", "supprimer le bruit de cette photo"]) == 2
+    assert "English only" in capsys.readouterr().err

