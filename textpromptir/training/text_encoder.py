@@ -354,4 +354,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(latency())
     return 0
-
