@@ -281,8 +281,10 @@ def install_package(python: Path, package: list[str], extras: list[str]) -> None
 
 def declared_requirements(python: Path) -> list[str]:
     """The requirements that the installed textpromptir declares, as its metadata lists them."""
+    script = "import importlib.metadata as m, json; print(json.dumps(m.requires('textpromptir')))"
     listing = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m, json; print(json.dumps(m.requires('textpromptir')))"],
+        # -I: the installed metadata, never a checkout's textpromptir.egg-info in the current folder
+        [str(python), "-I", "-c", script],
         capture_output=True,
         text=True,
         check=False,
