@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# Kept for independent testing: never train or tune on them (DESIGN.md, section 3).
+# Kept for independent testing: never train or tune on them.
 RESERVED = frozenset({"opencv-doc", "palapeli-data", "libjxl-testdata"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
 MIN_SIDE = 256  # smaller files are icons and thumbnails
