@@ -10,6 +10,7 @@ from pathlib import Path
 from textpromptir.tasks import TASKS
 
 from .data import TRAINING_SIDE
+from .recipe import LOSSES
 
 
 @dataclass
@@ -44,6 +45,22 @@ class TrainConfig:
     # fitted to end by that time, at the rate of recent steps (again every REFIT_EVERY steps),
     # and `steps` is only its upper bound.
     max_minutes: float | None = None
+    # "cpu": max_minutes counts this process's CPU time (all its threads), not the wall clock,
+    # so that other work on shared cores does not shorten the run (`textpromptir study`).
+    time_clock: str = "wall"
+    # Recipe switches (recipe.py): the pixel loss ("l1", "charbonnier", "psnr"), the weight of an
+    # added frequency (FFT) loss, the decay of an average of the weights saved beside the state
+    # (ema.safetensors; None: none), and bf16 autocast on a CPU that computes bf16 natively.
+    loss: str = "l1"
+    frequency_loss: float = 0.0
+    ema: float | None = None
+    cpu_bf16: bool = False
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss {self.loss!r} is not one of {list(LOSSES)}")
+        if self.time_clock not in ("wall", "cpu"):
+            raise ValueError(f"time_clock {self.time_clock!r} is neither 'wall' nor 'cpu'")
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> TrainConfig:
