@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_evaluate)
 
+    study = commands.add_parser(
+        "study", help="train model or recipe candidates for equal CPU time and compare them on both validation pools"
+    )
+    study.add_argument("--config", type=Path, required=True, help="a study file, e.g. resources/training/study.json")
+    study.set_defaults(run=_study)
+
     serve = commands.add_parser(
         "serve",
         help="run the worker that the Krita and GIMP plugins talk to",
@@ -269,6 +275,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(markdown(rows))
     if args.json:
         args.json.write_text(to_json(rows))
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from textpromptir.training.study import run
+
+    print(run(args.config, log=functools.partial(print, flush=True)))
     return 0
 
 
