@@ -21,6 +21,8 @@ from .weights import SHIPPED_WEIGHTS, load_model
 # Tiles of up to 512 x 512 keep a tile's activations in cache on a CPU, which made
 # them the fastest size there (benchmarks/PROFILE.md), and they bound memory.
 DEFAULT_TILE = 512
+PREVIEW_SIZE = 320  # the side of a preview crop; it fits inside the core of any tile of the default grid
+_BLEND_ROWS = 1024  # rows blended at once: float64 copies of a whole 64 MP image would cost gigabytes
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 CancelCheck = Callable[[], bool]
@@ -67,9 +69,11 @@ class Restorer:
         progress: Progress | None = None,
         cancel: CancelCheck | None = None,
         tile: int | None = None,
+        strength: float = 1.0,
     ) -> np.ndarray:
         """Restore an (H, W, 3|4) uint8/uint16/float32 image; alpha passes through.
 
+        `strength` below 1 blends the result with the input (see `blend`).
         Raises Cancelled when `cancel()` turns true (checked between tiles)
         and OutOfMemory with advice when a tile does not fit.
         """
@@ -92,7 +96,47 @@ class Restorer:
             if progress is not None:
                 progress(done + 1, len(tiles))
         np.divide(restored, weight_sum, out=restored)
-        return _join(restored, alpha, image.dtype, scale)
+        return blend(image, _join(restored, alpha, image.dtype, scale), strength)
+
+    def preview(
+        self,
+        image: np.ndarray,
+        prompt: str,
+        centre: tuple[int, int],
+        size: int = PREVIEW_SIZE,
+        strength: float = 1.0,
+        *,
+        origin: tuple[int, int] = (0, 0),
+        shape: tuple[int, int] | None = None,
+    ) -> tuple[tiling.Tile, np.ndarray]:
+        """The pixels that `restore` gives a crop of at most size x size near `centre` (x, y): (crop, pixels).
+
+        The full run blends its tiles only where they overlap, so inside one
+        tile's core its result is that tile's output alone: the preview
+        restores that one tile of the full run's grid, with the same
+        context, and returns the crop of its core. `image` may be a window
+        of a larger image of `shape` (height, width) whose top left corner
+        lies at `origin` (x, y); the crop is in the larger image's coordinates.
+        """
+        height, width = shape or image.shape[:2]
+        multiple = self.model.config.size_multiple
+        tile, crop = tiling.preview_crop(height, width, centre, size, self.tile, tiling.OVERLAP, multiple)
+        left, top = origin
+        if (
+            tile.top < top
+            or tile.left < left
+            or tile.bottom > top + image.shape[0]
+            or tile.right > left + image.shape[1]
+        ):
+            raise ImageError(
+                f"The preview needs the pixels of x {tile.left}-{tile.right}, y {tile.top}-{tile.bottom}, "
+                f"but only x {left}-{left + image.shape[1]}, y {top}-{top + image.shape[0]} were given."
+            )
+        pixels = image[tile.top - top : tile.bottom - top, tile.left - left : tile.right - left]
+        restored = self.restore(pixels, prompt, tile=0, strength=strength)
+        return crop, restored[
+            crop.top - tile.top : crop.bottom - tile.top, crop.left - tile.left : crop.right - tile.left
+        ]
 
     def _run_with_advice(self, patch: np.ndarray, text: torch.Tensor, tile: int) -> np.ndarray:
         try:
@@ -163,3 +207,23 @@ def _join(rgb: np.ndarray, alpha: np.ndarray | None, dtype: np.dtype, scale: flo
         np.rint(rgb, out=rgb)
     out = rgb.astype(dtype, copy=False)
     return out if alpha is None else np.concatenate([out, alpha], axis=2)
+
+
+def blend(original: np.ndarray, restored: np.ndarray, strength: float) -> np.ndarray:
+    """`restored * strength + original * (1 - strength)` in float64, rounded back to the image's dtype.
+
+    Colour only: alpha is the restored image's. Strength 1 returns `restored` itself.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, not {strength}")
+    if strength == 1.0:
+        return restored
+    mixed = restored.copy()
+    for start in range(0, restored.shape[0], _BLEND_ROWS):
+        rows = slice(start, start + _BLEND_ROWS)
+        colour = restored[rows, :, :3].astype(np.float64) * strength
+        colour += original[rows, :, :3].astype(np.float64) * (1.0 - strength)
+        if np.issubdtype(restored.dtype, np.integer):
+            np.rint(colour, out=colour)
+        mixed[rows, :, :3] = colour
+    return mixed

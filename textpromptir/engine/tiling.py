@@ -77,3 +77,38 @@ def blend_weights(tile: Tile, height: int, width: int, overlap: int) -> np.ndarr
     rows = _ramp(tile.top, tile.bottom, height, overlap)
     cols = _ramp(tile.left, tile.right, width, overlap)
     return (rows[:, None] * cols[None, :])[:, :, None]
+
+
+def cores(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each span's part that no neighbour overlaps: there the blended result is that span's output alone."""
+    found = []
+    for index, (start, stop) in enumerate(spans):
+        low = spans[index - 1][1] if index > 0 else start
+        high = spans[index + 1][0] if index + 1 < len(spans) else stop
+        found.append((max(start, low), min(stop, high)))
+    return found
+
+
+def _crop_on_axis(spans: list[tuple[int, int]], centre: int, size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The span whose core lies nearest `centre`, and up to `size` pixels of that core around `centre`."""
+    span_cores = cores(spans)
+    index = min(range(len(spans)), key=lambda i: max(span_cores[i][0] - centre, centre - span_cores[i][1] + 1, 0))
+    low, high = span_cores[index]
+    if high <= low:
+        raise ValueError(f"tiles of {spans[index][1] - spans[index][0]} pixels leave no core for a preview")
+    length = min(size, high - low)
+    start = min(max(centre - length // 2, low), high - length)
+    return spans[index], (start, start + length)
+
+
+def preview_crop(
+    height: int, width: int, centre: tuple[int, int], size: int, tile: int, overlap: int, multiple: int
+) -> tuple[Tile, Tile]:
+    """(tile, crop): the tile of grid() nearest `centre` (x, y), and a crop of at most size x size in its core.
+
+    Inside a tile's core no other tile is blended in, so there the full run
+    of `grid(height, width, tile, overlap, multiple)` is this tile's output.
+    """
+    rows, crop_rows = _crop_on_axis(spans(height, tile, overlap, multiple), centre[1], size)
+    cols, crop_cols = _crop_on_axis(spans(width, tile, overlap, multiple), centre[0], size)
+    return Tile(*rows, *cols), Tile(*crop_rows, *crop_cols)
