@@ -32,8 +32,9 @@ def pixel_loss(kind: str, restored: torch.Tensor, clean: torch.Tensor) -> torch.
 
 
 def frequency_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-    """L1 between the 2-D spectra (real and imaginary parts), as MIMO-UNet's: it weighs the
-    low-frequency errors of haze and the periodic ones of a grid, which pixel losses spread thin."""
+    """L1 between the 2-D spectra (real and imaginary parts), as MIMO-UNet's for deblurring: every
+    frequency counts alike, so the fine detail that blur and JPEG take away, whose pixel errors are
+    small and spread out, weighs far more than in a pixel loss."""
     difference = torch.fft.rfft2(restored.float()) - torch.fft.rfft2(clean.float())
     return torch.view_as_real(difference).abs().mean()
 
