@@ -1,11 +1,13 @@
 """Check an installation end to end the way the plugins use it (run by the installer, inside the environment).
 
 Starts the worker from the plugins' settings, restores the shipped noisy
-sample through it, and writes the result next to the repository's README.
+sample through it, writes the result next to the repository's README, and
+tells the worker to exit: the check must not leave a process behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -27,8 +29,12 @@ def main() -> int:
     started = time.monotonic()
     try:
         with connect(Settings.load()) as session:
-            answer = session.restore(Image(photo.tobytes(), width, height, "u8"), "remove the noise")
-            device = session.device
+            try:
+                answer = session.restore(Image(photo.tobytes(), width, height, "u8"), "remove the noise")
+                device = session.device
+            finally:
+                with contextlib.suppress(WorkerError):  # already gone
+                    session.shutdown()
     except WorkerError as error:
         print(error)
         return 1

@@ -7,12 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from textpromptir.cli import main
 from textpromptir.engine.images import encode_png16, read_photo
+from textpromptir.engine.weights import save_weights
 
-from conftest import photo_like
+from conftest import photo_like, untrained_model
 
 
 @pytest.fixture
@@ -177,3 +179,61 @@ def test_openmp_threads_sleep_unless_the_user_says_otherwise(own_setting, expect
     check = "import os, sys, textpromptir; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", check], env=environment, capture_output=True, text=True, check=True)
     assert result.stdout.split() == [expected, "False"]
+
+
+def test_a_failed_write_leaves_the_existing_output_as_it_was(tmp_path, weights_file):
+    """A file-size limit makes the write fail part-way, as a full disk would."""
+    source = tmp_path / "photo.png"
+    Image.fromarray(photo_like(200, 300)).save(source)
+    target = tmp_path / "out.png"
+    target.write_bytes(b"an earlier result")
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    command = [sys.executable, "-m", "textpromptir", "restore", str(source), "-p", "denoise"]
+    command += ["--weights", str(weights_file), "-o", str(target), "-q"]
+    result = subprocess.run(command, preexec_fn=limit_file_size, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("textpromptir: error: ") and "out.png could not be written" in line
+    assert "File too large" in line and "unchanged" in line
+    assert target.read_bytes() == b"an earlier result"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png", "photo.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize("where", ["-o", "--out-dir"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_restore(photo, tmp_path, where, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "out.png" if where == "-o" else blocker / "outputs"
+    # The weights named do not exist: the folder is checked first, so they are never looked for.
+    assert run("restore", photo, "-p", "denoise", "--weights", tmp_path / "none.safetensors", where, target) == 3
+    line = error_line(capsys)
+    assert "cannot be written" in line and str(blocker) in line
+
+
+def test_an_output_name_without_a_known_format_is_refused_before_the_restore(photo, tmp_path, capsys):
+    assert run("restore", photo, "-p", "denoise", "--weights", tmp_path / "none.safetensors", "-o", "x.bmp") == 3
+    assert "cannot write .bmp" in error_line(capsys)
+
+
+def test_a_hard_link_to_the_input_is_not_overwritten(photo, weights_file, tmp_path, capsys):
+    link = tmp_path / "link.png"
+    os.link(photo, link)
+    before = photo.read_bytes()
+    assert run("restore", photo, "-p", "denoise", "--weights", weights_file, "-o", link) == 2
+    assert "overwrite its input" in error_line(capsys)
+    assert photo.read_bytes() == before
+
+
+def test_damaged_weights_are_refused(photo, tmp_path, capsys):
+    model = untrained_model()
+    with torch.no_grad():
+        model.output.weight[0, 0, 0, 0] = float("nan")
+    damaged = tmp_path / "damaged.safetensors"
+    save_weights(model, damaged, dtype=torch.float32)
+    assert run("restore", photo, "-p", "denoise", "--weights", damaged) == 4
+    line = error_line(capsys)
+    assert "damaged weights" in line and "output.weight" in line
+    assert not photo.with_name("photo.restored.png").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -178,7 +179,8 @@ Restore images as the prompt asks and write the results.
 
 Without -o or --out-dir, photo.jpg is written as photo.restored.jpg beside it.
 Exit codes: 0 done, 2 bad arguments or prompt, 3 unreadable or unsupported
-image, 4 weights or device problem, 5 out of memory, 130 interrupted."""
+image or unwritable output, 4 weights or device problem, 5 out of memory,
+130 interrupted. A failed write leaves an existing output as it was."""
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
@@ -196,7 +198,7 @@ class _UsageError(TextPromptIRError):
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from textpromptir.engine.images import read_photo, write_photo
+    from textpromptir.engine.images import check_writable, read_photo, write_photo
     from textpromptir.engine.restore import Restorer
     from textpromptir.text.understand import understand
 
@@ -206,8 +208,9 @@ def _restore(args: argparse.Namespace) -> int:
         if not source.is_file():
             raise ImageError(f"{source}: no such file.")
     for source, target in zip(args.inputs, outputs, strict=True):
-        if source.resolve() == target.resolve():
+        if _same_file(source, target):
             raise _UsageError(f"{target} would overwrite its input; choose another output name.")
+        check_writable(target)
     kwargs = {} if args.tile is None else {"tile": args.tile}
     restorer = Restorer.load(args.weights, args.device, **kwargs)
     for source, target in zip(args.inputs, outputs, strict=True):
@@ -218,6 +221,16 @@ def _restore(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.finish(target)
     return 0
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """Whether writing `target` would replace `source`: the same path, a hard link, another case of its name."""
+    if source.resolve() == target.resolve():
+        return True
+    try:
+        return os.path.samefile(source, target)
+    except OSError:  # no such target yet
+        return False
 
 
 def _understand(args: argparse.Namespace) -> int:

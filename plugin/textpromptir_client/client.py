@@ -27,6 +27,7 @@ from textpromptir_wire.messages import (
     Queued,
     Restore,
     Result,
+    Shutdown,
     Understand,
     Understood,
     Welcome,
@@ -119,6 +120,10 @@ class Session:
         """Ask the worker to stop the running restoration after its current tile (safe from any thread)."""
         with contextlib.suppress(WorkerError):  # the worker is gone: nothing left to cancel
             self._send(Cancel())
+
+    def shutdown(self) -> None:
+        """Ask the worker to exit once its queued jobs are done (the installer's check does, when it ends)."""
+        self._send(Shutdown())
 
     def close(self) -> None:
         self._closed = True

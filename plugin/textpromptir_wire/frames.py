@@ -24,6 +24,7 @@ MAGIC = b"TPIR"
 _PREFIX = struct.Struct(">4sIQ")
 MAX_HEADER = 64 * 1024
 MAX_PAYLOAD = 2 * 1024**3  # a 16k x 8k RGBA float layer; larger images are refused before sending
+_CHUNK = 1 << 20  # a payload grows by what arrived, never by what its header announced
 
 # The one table of sample formats: the name's first letter is the kind (unsigned or float).
 SAMPLE_BYTES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
@@ -33,6 +34,7 @@ ORDERS = ("RGBA", "BGRA")
 UNAUTHORISED = "unauthorised"
 BAD_MESSAGE = "bad_message"
 TOO_LARGE = "too_large"
+STALLED = "stalled"  # a message stopped arriving half-way
 PROMPT = "prompt"  # empty, or names nothing to restore
 CANCELLED = "cancelled"
 OUT_OF_MEMORY = "out_of_memory"
@@ -66,9 +68,17 @@ def send(sock: socket.socket, header: dict, payload: bytes | bytearray | memoryv
         sock.sendall(view)
 
 
-def receive(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, bytearray]:
-    """Read one frame: (header, payload). Checks the sizes before reading the body."""
-    magic, header_length, payload_length = _PREFIX.unpack(_read_exactly(sock, _PREFIX.size))
+def receive(sock: socket.socket, max_payload: int = MAX_PAYLOAD, *, wait: bool = False) -> tuple[dict, bytearray]:
+    """Read one frame: (header, payload). Checks the sizes before reading the body.
+
+    On a socket with a timeout, the timeout bounds every pause inside a
+    frame (ProtocolError STALLED), and the wait for its first byte
+    (TimeoutError) unless `wait`, as a session waits between requests.
+    The payload grows with what arrives: a peer that announces 2 GiB and
+    sends 4 KiB costs 4 KiB.
+    """
+    prefix = _read_exactly(sock, _PREFIX.size, frame_start=True, wait=wait)
+    magic, header_length, payload_length = _PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError("This is not a TextPromptIR message (bad magic bytes).")
     if header_length > MAX_HEADER:
@@ -87,16 +97,22 @@ def receive(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, 
     return header, _read_exactly(sock, payload_length)
 
 
-def _read_exactly(sock: socket.socket, count: int) -> bytearray:
-    buffer = bytearray(count)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < count:
+def _read_exactly(sock: socket.socket, count: int, frame_start: bool = False, wait: bool = False) -> bytearray:
+    buffer = bytearray()
+    while len(buffer) < count:
         try:
-            received = sock.recv_into(view[filled:], min(count - filled, 1 << 20))
+            chunk = sock.recv(min(count - len(buffer), _CHUNK))
         except ConnectionResetError:
-            received = 0
-        if received == 0:
+            chunk = b""
+        except TimeoutError:
+            if frame_start and not buffer:
+                if wait:
+                    continue
+                raise
+            raise ProtocolError(
+                f"The message stopped arriving: nothing came for {sock.gettimeout():.0f} s.", STALLED
+            ) from None
+        if not chunk:
             raise ConnectionClosed("The connection closed in the middle of a message.")
-        filled += received
+        buffer += chunk
     return buffer

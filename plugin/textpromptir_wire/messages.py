@@ -8,6 +8,7 @@ the worker answers `Welcome`, or `Error` and hangs up. Then:
                 -> any number of ``Queued`` and ``Progress``, then ``Result`` + pixels, or ``Error``.
                    ``Cancel`` sent meanwhile stops the job after the current tile.
 ``Status()``    -> ``Status`` with every field filled
+``Shutdown``    -> no answer; the worker exits once its queued jobs are done
 
 `Restore.mask`, when true, appends ``width * height`` bytes after the pixels
 (0 = not selected, 255 = selected). A header that does not fit its type
@@ -196,6 +197,11 @@ class Cancel(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Shutdown(Message):
+    TYPE = "shutdown"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Error(Message):
     TYPE = "error"
     code: str
@@ -203,7 +209,7 @@ class Error(Message):
     details: str = ""  # for the log
 
 
-REQUESTS: tuple[type[Message], ...] = (Understand, Restore, Cancel, Status)
+REQUESTS: tuple[type[Message], ...] = (Understand, Restore, Cancel, Status, Shutdown)
 ANSWERS: tuple[type[Message], ...] = (Welcome, Understood, Queued, Progress, Result, Status, Error)
 
 

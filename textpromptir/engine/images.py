@@ -9,7 +9,9 @@ small PNG encoder here and by tifffile for TIFF.
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,23 +123,61 @@ def _make_upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels if transform is None else np.ascontiguousarray(transform(pixels))
 
 
-def write_photo(path: Path, pixels: np.ndarray, like: Photo) -> None:
-    """Write pixels in the format the file name asks for, with `like`'s profile and EXIF."""
+def check_writable(path: Path) -> None:
+    """Raise ImageError unless `path` names a format we write, in a folder that accepts new files.
+
+    Checked before a restore starts, so a wrong output costs no minutes of work.
+    """
     path = Path(path)
+    _file_format(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise ImageError(
+            f"{path} cannot be written: {error.strerror or error} ({error.filename or path.parent}). "
+            "Choose another output folder."
+        ) from None
+
+
+def write_photo(path: Path, pixels: np.ndarray, like: Photo) -> None:
+    """Write pixels in the format the file name asks for, with `like`'s profile and EXIF.
+
+    The file is written beside the target under a temporary name, then
+    renamed over it: a write that fails (a full disk) leaves any existing
+    file as it was, and no half-written one.
+    """
+    path = Path(path)
+    file_format = _file_format(path)
+    if pixels.dtype == np.uint16 and file_format in EIGHT_BIT_ONLY:
+        pixels = np.rint(pixels / 257.0).astype(np.uint8)
+    if like.grey:
+        pixels = _to_grey(pixels)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if pixels.dtype == np.uint16 and pixels.ndim == 3:
+            _write_sixteen_bit_colour(temporary, file_format, pixels, like.icc_profile)
+        else:
+            _write_with_pillow(temporary, file_format, pixels, like)
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ImageError(
+                f"{path} could not be written ({error.strerror or error}); a file that was there is unchanged."
+            ) from None
+        raise
+
+
+def _file_format(path: Path) -> str:
     file_format = WRITABLE.get(path.suffix.lower())
     if file_format is None:
         raise ImageError(
             f"{path}: cannot write {path.suffix or 'files without an extension'}; use .png, .jpg, .tif or .webp."
         )
-    if pixels.dtype == np.uint16 and file_format in EIGHT_BIT_ONLY:
-        pixels = np.rint(pixels / 257.0).astype(np.uint8)
-    if like.grey:
-        pixels = _to_grey(pixels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if pixels.dtype == np.uint16 and pixels.ndim == 3:
-        _write_sixteen_bit_colour(path, file_format, pixels, like.icc_profile)
-    else:
-        _write_with_pillow(path, file_format, pixels, like)
+    return file_format
 
 
 def _to_grey(pixels: np.ndarray) -> np.ndarray:

@@ -39,6 +39,12 @@ def load_model(path: Path) -> TextPromptIR:
         ) from error
     if metadata.get("format") != FORMAT:
         raise WeightsError(f"{path} does not hold TextPromptIR backbone weights (format {metadata.get('format')!r}).")
+    damaged = [name for name, tensor in state.items() if not torch.isfinite(tensor).all()]
+    if damaged:
+        raise WeightsError(
+            f"{path} holds damaged weights: {len(damaged)} tensor(s), {damaged[0]} first, have values that are "
+            "not numbers (NaN or infinity). Copy the file again, or install TextPromptIR again for the shipped ones."
+        )
     try:
         model = TextPromptIR(ModelConfig.from_json(metadata["config"]))
         model.load_state_dict(state)

@@ -5,14 +5,19 @@ a file only this user can read, and serves any number of connections, each
 authenticated by that token. Restorations run one at a time, in arrival
 order, on one job thread; every connection keeps reading while its job waits
 or runs, so a cancel (or the client hanging up) stops the job after the
-current tile. A malformed or oversized message costs its sender the
-connection, never the worker. The worker exits after `idle_timeout` seconds
-without work, or as soon as every host that said hello has died.
+current tile. A malformed, oversized or stalled message costs its sender the
+connection, never the worker; so does a flood of connections (at most
+`HELLO_QUEUE` wait for their hello, the oldest is dropped) or running out of
+file descriptors (the worker waits and goes on accepting). The worker exits
+after `idle_timeout` seconds without work, as soon as every host that said
+hello has died, or when a client asks it to (`Shutdown`).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import errno
 import hmac
 import logging
 import os
@@ -39,6 +44,7 @@ from textpromptir_wire.messages import (
     Queued,
     Restore,
     Result,
+    Shutdown,
     Status,
     Understand,
     Understood,
@@ -57,6 +63,11 @@ _ERROR_CODES = {
     WeightsError: frames.WEIGHTS,
 }
 WATCH_INTERVAL = 1.0  # seconds between checks for dead hosts and idleness
+HELLO_QUEUE = 64  # connections waiting for their hello; a newer one drops the oldest
+READ_TIMEOUT = 30.0  # the longest pause inside a message, or before hello
+# accept() failing for want of descriptors or memory: wait (doubling, up to the last) and accept again
+_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_BACKOFF = (0.05, 1.0)
 
 
 class Job:
@@ -111,9 +122,10 @@ class Connection:
                 self.sock.close()
 
     def _authenticate(self) -> bool:
-        self.sock.settimeout(10.0)  # a silent peer must not hold a thread forever
-        header, _ = frames.receive(self.sock, max_payload=0)
-        self.sock.settimeout(None)
+        try:  # the socket's timeout: a silent peer must not hold a thread forever
+            header, _ = frames.receive(self.sock, max_payload=0)
+        finally:
+            self.worker.heard(self.sock)
         try:
             hello = Hello.from_header(header)
         except ProtocolError:
@@ -135,7 +147,7 @@ class Connection:
 
     def _serve_requests(self) -> None:
         while True:
-            header, payload = frames.receive(self.sock)
+            header, payload = frames.receive(self.sock, wait=True)
             self.worker.touch()
             try:  # a well-framed but wrong request costs only an error answer
                 request = messages.parse(header, messages.REQUESTS, "request")
@@ -145,6 +157,8 @@ class Connection:
                     self._answer(request)
             except ProtocolError as error:
                 self.send_error(error.code, str(error))
+            except ImageError as error:
+                self.send_error(frames.IMAGE, str(error))
 
     def _answer(self, request: Message) -> None:
         if isinstance(request, Understand):
@@ -154,6 +168,8 @@ class Connection:
                 self.job.cancelled.set()
         elif isinstance(request, Status):
             self.send(Status(**self.worker.describe()))
+        elif isinstance(request, Shutdown):
+            self.worker.leave()
 
     def _understand(self, prompt: str) -> None:
         try:
@@ -178,8 +194,8 @@ class Connection:
         self.worker.submit(self.job)
 
 
-def restore_job(restorer: Restorer, job: Job) -> None:
-    """Run one job and answer it: progress frames, then the result or a structured error."""
+def restore_job(restorer: Restorer, job: Job) -> tuple[Message, memoryview | bytes]:
+    """Run one job, sending its progress; return its result and pixels."""
     request = job.request
     pixels = job.pixels
     working = pixels.astype(np.float32) if pixels.dtype == np.float16 else pixels
@@ -192,14 +208,31 @@ def restore_job(restorer: Restorer, job: Job) -> None:
         restored = apply_mask(restored, job.mask)
     height, width = restored.shape[:2]
     answer = Result(width=width, height=height, sample_format=request.sample_format, order=request.order)
-    job.connection.send(answer, encode_pixels(restored, answer.sample_format, answer.order))
+    return answer, encode_pixels(restored, answer.sample_format, answer.order)
+
+
+def failure(error: Exception) -> Error:
+    """The answer to a job that raised: the error's own words, or where the log has the details."""
+    if isinstance(error, TextPromptIRError):
+        code = next((code for kind, code in _ERROR_CODES.items() if isinstance(error, kind)), frames.INTERNAL)
+        return Error(code=code, message=str(error))
+    log.error("restoration failed", exc_info=error)
+    return Error(
+        code=frames.INTERNAL,
+        message=f"The restoration failed unexpectedly ({type(error).__name__}); "
+        f"the log has the details: {discovery.log_path()}",
+        details="".join(traceback.format_exception(error)),
+    )
 
 
 class Worker:
-    def __init__(self, restorer: Restorer, weights: str, idle_timeout: float = 900.0) -> None:
+    def __init__(
+        self, restorer: Restorer, weights: str, idle_timeout: float = 900.0, read_timeout: float = READ_TIMEOUT
+    ) -> None:
         self.restorer = restorer
         self.weights = weights
         self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
         self.token = discovery.new_token()
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.running: Job | None = None
@@ -208,6 +241,8 @@ class Worker:
         self.lock = threading.Lock()
         self.last_activity = time.monotonic()
         self.stopping = threading.Event()
+        self.leaving = False  # a client asked it to exit once its jobs are done
+        self.unheard: collections.OrderedDict[socket.socket, None] = collections.OrderedDict()  # before hello
 
     def describe(self) -> dict:
         return {
@@ -228,6 +263,23 @@ class Worker:
                 self.hosts.add(pid)
                 self.seen_host = True
 
+    def leave(self) -> None:
+        log.info("asked to exit once the queued jobs are done")
+        self.leaving = True
+
+    def admit(self, sock: socket.socket) -> None:
+        """Count a new connection as waiting for hello; past HELLO_QUEUE, hang up the one that waited longest."""
+        with self.lock:
+            self.unheard[sock] = None
+            oldest = self.unheard.popitem(last=False)[0] if len(self.unheard) > HELLO_QUEUE else None
+        if oldest is not None:
+            with contextlib.suppress(OSError):  # its own thread sees the connection end, and closes it
+                oldest.shutdown(socket.SHUT_RDWR)
+
+    def heard(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.unheard.pop(sock, None)
+
     def submit(self, job: Job) -> None:
         position = self.jobs.qsize() + (self.running is not None)
         if position:
@@ -239,13 +291,23 @@ class Worker:
         threading.Thread(target=self._run_jobs, name="jobs", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         listener.settimeout(WATCH_INTERVAL)
+        backoff = ACCEPT_BACKOFF[0]
         while not self.stopping.is_set():
             try:
                 sock, _ = listener.accept()
             except TimeoutError:
                 continue
-            sock.settimeout(None)
-            self.touch()
+            except OSError as error:
+                if error.errno not in _EXHAUSTED:
+                    raise
+                if backoff == ACCEPT_BACKOFF[0]:
+                    log.warning("cannot accept connections (%s); waiting for some to close", error.strerror)
+                self.stopping.wait(backoff)
+                backoff = min(2 * backoff, ACCEPT_BACKOFF[1])
+                continue
+            backoff = ACCEPT_BACKOFF[0]
+            sock.settimeout(self.read_timeout)
+            self.admit(sock)
             threading.Thread(target=Connection(self, sock).serve, name="client", daemon=True).start()
         self.jobs.put(None)
 
@@ -255,23 +317,15 @@ class Worker:
             try:
                 if job.cancelled.is_set():
                     raise Cancelled("Cancelled: the image was left as it was.")
-                restore_job(self.restorer, job)
-            except TextPromptIRError as error:
-                code = next((code for kind, code in _ERROR_CODES.items() if isinstance(error, kind)), frames.INTERNAL)
-                job.connection.send_error(code, str(error))
+                answer, pixels = restore_job(self.restorer, job)
             except Exception as error:  # the worker must survive any single job
-                log.exception("restoration failed")
-                job.connection.send_error(
-                    frames.INTERNAL,
-                    f"The restoration failed unexpectedly ({type(error).__name__}); "
-                    f"the log has the details: {discovery.log_path()}",
-                    traceback.format_exc(),
-                )
-            finally:
-                job.finished.set()
-                self.running = None
-                job.pixels = job.mask = None
-                self.touch()
+                answer, pixels = failure(error), b""
+            # Finished before answering: the client may send its next restore as soon as the answer starts.
+            job.pixels = job.mask = None
+            job.finished.set()
+            self.running = None
+            job.connection.send(answer, pixels)
+            self.touch()
 
     def _watch(self) -> None:
         while not self.stopping.wait(WATCH_INTERVAL):
@@ -280,7 +334,10 @@ class Worker:
                 hosts_gone = self.seen_host and not self.hosts
                 working = self.running is not None or not self.jobs.empty()
             idle = time.monotonic() - self.last_activity > self.idle_timeout and not working
-            if hosts_gone and not working:
+            if self.leaving and not working:
+                log.info("stopping as asked")
+                self.stopping.set()
+            elif hosts_gone and not working:
                 log.info("every host that used this worker has exited; stopping")
                 self.stopping.set()
             elif idle:
@@ -288,7 +345,9 @@ class Worker:
                 self.stopping.set()
 
 
-def serve(weights: str | None = None, device: str = "auto", idle_timeout: float = 900.0) -> int:
+def serve(
+    weights: str | None = None, device: str = "auto", idle_timeout: float = 900.0, read_timeout: float = READ_TIMEOUT
+) -> int:
     """Load the model, publish port and token, serve until idle or orphaned. Returns an exit code."""
     info_file = discovery.info_path()
     running = discovery.read_info(info_file)
@@ -298,7 +357,7 @@ def serve(weights: str | None = None, device: str = "auto", idle_timeout: float 
     restorer = Restorer.load(weights, device)
     # Load the text encoder and run one small tile now, so the first request is not the slowest.
     restorer.restore(np.zeros((64, 64, 3), np.uint8), "remove the noise")
-    worker = Worker(restorer, str(weights or "shipped"), idle_timeout)
+    worker = Worker(restorer, str(weights or "shipped"), idle_timeout, read_timeout)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         discovery.write_info(discovery.WorkerInfo(port, worker.token, os.getpid(), __version__), info_file)
