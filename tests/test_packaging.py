@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
 
+from installer import environment
 from installer.package import GIMP_ZIP, KRITA_ZIP, package_plugins
 from installer.plugins import set_ini_value
 from textpromptir import cli
@@ -228,9 +229,9 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
 
     # A new environment in /tmp. What the wheel declares is there already, shared from this one (torch
     # and friends: nothing is downloaded), except the text encoder, which pip installs from a wheel.
-    environment = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(environment)], check=True)
-    python = environment / "bin" / "python"
+    venv = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
     site = Path(
         subprocess.check_output(
             [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
@@ -247,17 +248,17 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
     monkeypatch.chdir(tmp_path)
     environment.install_package(python, [str(wheel)], [])
 
-    elsewhere = tmp_path / "elsewhere"  # neither the checkout nor the environment
+    elsewhere = tmp_path / "elsewhere"  # neither the checkout nor the venv
     elsewhere.mkdir()
     clean = photo_like(96, 128, seed=5)
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
     Image.fromarray(noisy).save(elsewhere / "noisy.png")
-    command = [str(environment / "bin" / "textpromptir"), "restore", "noisy.png", "-p", "remove the noise"]
+    command = [str(venv / "bin" / "textpromptir"), "restore", "noisy.png", "-p", "remove the noise"]
     command += ["-o", "restored.png", "--device", "cpu", "--quiet"]
     run = {"cwd": elsewhere, "capture_output": True, "text": True, "check": False, "env": without_checkout()}
     origin = subprocess.run([python, "-c", "import textpromptir_resources as r; print(r.__file__)"], **run)
     assert origin.stdout.startswith(str(site))
-    plugins = subprocess.run([environment / "bin" / "textpromptir", "package-plugins"], **run)
+    plugins = subprocess.run([venv / "bin" / "textpromptir", "package-plugins"], **run)
     assert plugins.returncode == 1 and "in the checkout, run `python installer/package.py" in plugins.stderr
 
     # Without the encoder the command line says the exact command; that command installs it.
