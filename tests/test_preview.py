@@ -100,3 +100,81 @@ def test_cores_of_neighbours_never_overlap() -> None:
         spans = tiling.spans(length, 512, tiling.OVERLAP, 8)
         for (_, stop), (start, _) in itertools.pairwise(tiling.cores(spans)):
             assert stop <= start
+
+
+@pytest.fixture(scope="module")
+def worker_settings(weights_file, tmp_path_factory: pytest.TempPathFactory):
+    """A real `textpromptir serve` worker, in a runtime folder of its own, and the settings that reach it."""
+    import os
+    import sys
+
+    from textpromptir_client.client import connect
+    from textpromptir_client.settings import Settings
+    from textpromptir_wire import discovery
+
+    folder = tmp_path_factory.mktemp("preview-runtime")
+    saved = {name: os.environ.get(name) for name in ("TEXTPROMPTIR_RUNTIME_DIR", "TEXTPROMPTIR_CONFIG_DIR")}
+    os.environ["TEXTPROMPTIR_RUNTIME_DIR"], os.environ["TEXTPROMPTIR_CONFIG_DIR"] = str(folder), str(folder)
+    settings = Settings(python=sys.executable, weights=str(weights_file), device="cpu", idle_timeout=120)
+    connect(settings, host_pid=os.getpid()).close()
+    yield settings
+    info = discovery.read_info(folder / "worker.json")
+    if info and discovery.process_alive(info.pid):
+        os.kill(info.pid, 9)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def test_dialog_preview_is_what_restore_paints(worker_settings, restorer: Restorer) -> None:
+    """The dialog under PyQt6 with a real worker: type, preview, move the strength and the crop, Restore."""
+    import os
+    import time
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    qt = pytest.importorskip("textpromptir_client.qt")
+    from textpromptir_client.client import Image, PromptChecker, connect
+    from textpromptir_client.dialog import PromptDialog
+    from textpromptir_client.preview import RawArea
+
+    app = qt.QtWidgets.QApplication.instance() or qt.QtWidgets.QApplication([])
+    image = np.concatenate([photo_like(600, 560, seed=7), np.full((600, 560, 1), 255, np.uint8)], axis=-1)
+    area = RawArea(image.tobytes(), 560, 600, "u8", "RGBA")
+    checker = PromptChecker(worker_settings, host_pid=os.getpid())
+
+    def wait_until(condition, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, "the dialog did not update in time"
+            app.processEvents()
+            time.sleep(0.01)
+
+    dialog = PromptDialog(
+        worker_settings, checker.understand, checker.device, area=area, open_session=lambda: connect(worker_settings)
+    )
+    dialog.show()
+    dialog.field.setEditText("remove the noise")
+    wait_until(lambda: dialog.shot is not None)
+    assert dialog.findChild(qt.QtWidgets.QLabel, "preview").pixmap() is not None
+    first = dialog.shot
+    slider = dialog.findChild(qt.QtWidgets.QSlider, "strength")
+    for value in (90, 70, 45):  # dragged: only the last one is previewed
+        slider.setValue(value)
+    dialog.thumbnail.clicked.emit(10, 10)  # the top left corner of the thumbnail
+    wait_until(lambda: dialog.shot is not first and dialog.shot.generation == dialog.runner.generation)
+    shot = dialog.shot
+    assert (shot.x, shot.y) != (first.x, first.y) and shot.x < 100 and shot.y < 100
+    assert dialog.runner.generation - first.generation <= 2  # the slider's steps were dropped, not queued
+    dialog.restore_button.click()
+    assert dialog.strength() == 0.45
+    with connect(worker_settings) as session:
+        layer = session.restore(Image(image.tobytes(), 560, 600, "u8"), dialog.prompt(), strength=dialog.strength())
+    layer = np.frombuffer(bytes(layer.pixels), np.uint8).reshape(600, 560, 4)
+    preview = np.frombuffer(bytes(shot.restored.pixels), np.uint8).reshape(shot.restored.height, shot.restored.width, 4)
+    final = layer[shot.y : shot.y + shot.restored.height, shot.x : shot.x + shot.restored.width]
+    assert psnr(preview[..., :3], final[..., :3]) >= 45
+    full = restorer.restore(image, "remove the noise")
+    assert np.array_equal(layer, blend(image, full, 0.45))  # the blend is exact
+    checker.close()

@@ -33,3 +33,6 @@ EVALUATION_PROMPTS = {task.key: task.prompt for task in REGISTRY}
 STRENGTHS = ("slight", "moderate", "heavy")
 # The strength head's classes: None first, for a prompt that carries no strength word.
 STRENGTH_CLASSES = (None, *STRENGTHS)
+# How much of the restoration each strength word asks for (restored * s + original * (1 - s)); the plugins'
+# strength slider starts there. "slightly" asks for a lighter touch; heavier words cannot ask for more than all.
+SUGGESTED_STRENGTH = {None: 1.0, "slight": 0.6, "moderate": 1.0, "heavy": 1.0}

@@ -23,6 +23,8 @@ from textpromptir_wire.messages import (
     Error,
     Hello,
     Message,
+    Preview,
+    PreviewResult,
     Progress,
     Queued,
     Restore,
@@ -61,6 +63,20 @@ class Image:
     order: str = "RGBA"
     mask: bytes | bytearray | memoryview | None = None  # width * height bytes, 255 = selected
 
+    def payload(self) -> bytes | bytearray | memoryview:
+        """The pixels, and the mask after them, as a request carries them."""
+        return bytes(self.pixels) + bytes(self.mask) if self.mask is not None else self.pixels
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the dialog shows about a prompt: accepted or not, the words to show, the strength it suggests."""
+
+    accepted: bool
+    text: str  # "rain streaks 97 %", or why the prompt is refused
+    strength_word: str | None = None  # "slight", "moderate", "heavy" or None
+    suggested_strength: float = 1.0
+
 
 class Session:
     """One authenticated connection to the worker."""
@@ -89,8 +105,12 @@ class Session:
         prompt: str,
         progress: Callable[[int, int], None] | None = None,
         queued: Callable[[int], None] | None = None,
+        strength: float | None = None,
     ) -> Image:
-        """Send the pixels, report progress, return the restored pixels in the same format and order."""
+        """Send the pixels, report progress, return the restored pixels in the same format and order.
+
+        `strength` (0-1) blends the result with the original; None: as the prompt's words suggest.
+        """
         request = Restore(
             prompt=prompt,
             width=image.width,
@@ -98,6 +118,7 @@ class Session:
             sample_format=image.sample_format,
             order=image.order,
             mask=image.mask is not None,
+            strength=strength,
         )
         if request.payload_bytes > frames.MAX_PAYLOAD:
             raise WorkerError(
@@ -105,8 +126,7 @@ class Session:
                 f"{request.pixel_bytes / 2**20:.0f} MiB): select a smaller part of the layer.",
                 frames.TOO_LARGE,
             )
-        payload = bytes(image.pixels) + bytes(image.mask) if image.mask is not None else image.pixels
-        self._send(request, payload)
+        self._send(request, image.payload())
         while True:
             answer, pixels = self._answer()
             if isinstance(answer, Progress) and progress is not None:
@@ -115,6 +135,18 @@ class Session:
                 queued(answer.position)
             elif isinstance(answer, Result):
                 return Image(pixels, answer.width, answer.height, answer.sample_format, answer.order)
+
+    def preview(self, window: Image, request: Preview) -> tuple[int, int, Image]:
+        """The crop of a preview (`request` describes `window`): where it lies in the area (x, y), and its pixels."""
+        self._send(request, window.payload())
+        while True:
+            answer, pixels = self._answer()
+            if isinstance(answer, PreviewResult):
+                return (
+                    answer.x,
+                    answer.y,
+                    Image(pixels, answer.width, answer.height, answer.sample_format, answer.order),
+                )
 
     def cancel(self) -> None:
         """Ask the worker to stop the running restoration after its current tile (safe from any thread)."""
@@ -276,17 +308,18 @@ class PromptChecker:
         self._session: Session | None = None
         self._lock = threading.Lock()
 
-    def understand(self, prompt: str) -> tuple[bool, str]:
-        """(True, "rain streaks 97 %") or (False, why it is refused); never raises."""
+    def understand(self, prompt: str) -> Verdict:
+        """Verdict(True, "rain streaks 97 %", 1.0) or Verdict(False, why it is refused); never raises."""
         with self._lock:
             try:
                 if self._session is None:
                     self._session = connect(self.settings, self.host_pid)
-                return True, self._session.understand(prompt).summary
+                understood = self._session.understand(prompt)
+                return Verdict(True, understood.summary, understood.strength, understood.suggested_strength)
             except WorkerError as error:
                 if error.code == "worker_lost":
                     self._drop_session()
-                return False, str(error)
+                return Verdict(False, str(error))
 
     def device(self) -> str:
         return self._session.device if self._session is not None else "not started"

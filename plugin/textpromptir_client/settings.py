@@ -35,6 +35,7 @@ class Settings:
     device: str = "auto"
     idle_timeout: float = 900.0
     history: list[str] = field(default_factory=list)
+    strength: int = 100  # percent, as the artist last set it in the dialog
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -47,6 +48,7 @@ class Settings:
         if settings.device not in DEVICES:
             settings.device = "auto"
         settings.history = [entry for entry in settings.history if isinstance(entry, str)][:HISTORY_LENGTH]
+        settings.strength = min(max(settings.strength, 0), 100)
         return settings
 
     def save(self, path: Path | None = None) -> None:

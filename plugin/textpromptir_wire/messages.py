@@ -7,6 +7,10 @@ the worker answers `Welcome`, or `Error` and hangs up. Then:
 ``Restore`` + pixels [+ mask]
                 -> any number of ``Queued`` and ``Progress``, then ``Result`` + pixels, or ``Error``.
                    ``Cancel`` sent meanwhile stops the job after the current tile.
+``Preview`` + the pixels of a window around a centre [+ mask]
+                -> ``PreviewResult`` + the pixels of a crop near the centre, as the ``Restore`` of the
+                   whole area would paint them, and where the crop lies; or ``Error``.
+                   ``Cancel`` drops a preview that has not started.
 ``Status()``    -> ``Status`` with every field filled
 ``Shutdown``    -> no answer; the worker exits once its queued jobs are done
 
@@ -44,6 +48,7 @@ _KINDS: dict[str, tuple[str, Callable[[object], bool], Callable[[Any], Any]]] = 
     "bool": ("true or false", lambda value: isinstance(value, bool), bool),
     "float": ("a number", _is_number, float),
     "int | None": ("a whole number or null", lambda value: value is None or _is_int(value), lambda value: value),
+    "float | None": ("a number or null", lambda value: value is None or _is_number(value), lambda value: value),
     "str | None": ("text or null", lambda value: value is None or isinstance(value, str), lambda value: value),
     "tuple[str, ...]": (
         "a list of text",
@@ -138,6 +143,7 @@ class Understood(Message):
     confidences: dict[str, float]
     strength: str | None
     summary: str  # what the dialog shows: "rain streaks 97 %, haze and fog 88 %"
+    suggested_strength: float = 1.0  # the blend the strength word suggests ("slightly": less than 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,10 +173,51 @@ class Restore(Pixels):
     TYPE = "restore"
     prompt: str = ""
     mask: bool = False
+    # restored * strength + original * (1 - strength); null: what the prompt's strength word suggests
+    strength: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.strength is not None and not 0.0 <= self.strength <= 1.0:
+            raise ProtocolError(f"The strength must be between 0 and 1, not {self.strength}.")
 
     @property
     def payload_bytes(self) -> int:
         return self.pixel_bytes + (self.width * self.height if self.mask else 0)
+
+
+# The farthest a pixel of the tile that a preview restores lies from its centre (the worker's tile size).
+PREVIEW_REACH = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preview(Restore):
+    """A preview of restoring the whole area: the pixels are a window of it, at x, y.
+
+    The window must hold every pixel within PREVIEW_REACH of the centre (or
+    the whole area): the worker restores the tile of the whole area's run
+    around the centre, so the crop it answers equals the final result there.
+    """
+
+    TYPE = "preview"
+    x: int = 0
+    y: int = 0
+    area_width: int
+    area_height: int
+    centre_x: int
+    centre_y: int
+    size: int = 320  # the crop's largest side
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        inside = min(self.x, self.y) >= 0 and self.x + self.width <= self.area_width
+        if not inside or self.y + self.height > self.area_height:
+            raise ProtocolError(
+                f"The preview's window ({self.width} x {self.height} at {self.x}, {self.y}) "
+                f"is not inside its area ({self.area_width} x {self.area_height})."
+            )
+        if not (0 <= self.centre_x < self.area_width and 0 <= self.centre_y < self.area_height) or self.size < 1:
+            raise ProtocolError(f"The preview's centre {self.centre_x}, {self.centre_y} is not inside its area.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,6 +239,15 @@ class Result(Pixels):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PreviewResult(Pixels):
+    """The crop of a preview; it lies at x, y of the area."""
+
+    TYPE = "preview_result"
+    x: int
+    y: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cancel(Message):
     TYPE = "cancel"
 
@@ -209,8 +265,8 @@ class Error(Message):
     details: str = ""  # for the log
 
 
-REQUESTS: tuple[type[Message], ...] = (Understand, Restore, Cancel, Status, Shutdown)
-ANSWERS: tuple[type[Message], ...] = (Welcome, Understood, Queued, Progress, Result, Status, Error)
+REQUESTS: tuple[type[Message], ...] = (Understand, Restore, Preview, Cancel, Status, Shutdown)
+ANSWERS: tuple[type[Message], ...] = (Welcome, Understood, Queued, Progress, Result, PreviewResult, Status, Error)
 
 
 def parse(header: dict, kinds: Iterable[type[Message]], noun: str = "message") -> Message:

@@ -40,6 +40,8 @@ from textpromptir_wire.messages import (
     Error,
     Hello,
     Message,
+    Preview,
+    PreviewResult,
     Progress,
     Queued,
     Restore,
@@ -183,6 +185,7 @@ class Connection:
                 confidences=understanding.confidences,
                 strength=understanding.strength,
                 summary=understanding.describe(),
+                suggested_strength=understanding.suggested_strength,
             )
         )
 
@@ -194,20 +197,59 @@ class Connection:
         self.worker.submit(self.job)
 
 
+def _strength(request: Restore) -> float:
+    """The request's strength, or what its prompt's strength word suggests."""
+    return request.strength if request.strength is not None else understand(request.prompt).suggested_strength
+
+
+def _working_pixels(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) if pixels.dtype == np.float16 else pixels
+
+
 def restore_job(restorer: Restorer, job: Job) -> tuple[Message, memoryview | bytes]:
     """Run one job, sending its progress; return its result and pixels."""
     request = job.request
-    pixels = job.pixels
-    working = pixels.astype(np.float32) if pixels.dtype == np.float16 else pixels
+    if isinstance(request, Preview):
+        return preview_job(restorer, job)
+    working = _working_pixels(job.pixels)
 
     def progress(done: int, total: int) -> None:
         job.connection.send(Progress(done=done, total=total))
 
-    restored = restorer.restore(working, request.prompt, progress=progress, cancel=job.cancelled.is_set)
+    strength = _strength(request)
+    restored = restorer.restore(
+        working, request.prompt, progress=progress, cancel=job.cancelled.is_set, strength=strength
+    )
     if job.mask is not None:
         restored = apply_mask(restored, job.mask)
     height, width = restored.shape[:2]
     answer = Result(width=width, height=height, sample_format=request.sample_format, order=request.order)
+    return answer, encode_pixels(restored, answer.sample_format, answer.order)
+
+
+def preview_job(restorer: Restorer, job: Job) -> tuple[Message, memoryview]:
+    """The crop that the restoration of the request's whole area would paint near its centre."""
+    request = job.request
+    crop, restored = restorer.preview(
+        _working_pixels(job.pixels),
+        request.prompt,
+        (request.centre_x, request.centre_y),
+        request.size,
+        _strength(request),
+        origin=(request.x, request.y),
+        shape=(request.area_height, request.area_width),
+    )
+    if job.mask is not None:
+        mask = job.mask[crop.top - request.y : crop.bottom - request.y, crop.left - request.x : crop.right - request.x]
+        restored = apply_mask(restored, mask)
+    answer = PreviewResult(
+        width=crop.right - crop.left,
+        height=crop.bottom - crop.top,
+        sample_format=request.sample_format,
+        order=request.order,
+        x=crop.left,
+        y=crop.top,
+    )
     return answer, encode_pixels(restored, answer.sample_format, answer.order)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from textpromptir.errors import PromptError
-from textpromptir.tasks import STRENGTH_CLASSES, TASK_NAMES, TASKS
+from textpromptir.tasks import STRENGTH_CLASSES, SUGGESTED_STRENGTH, TASK_NAMES, TASKS
 
 from .encoder import THRESHOLD, PromptEncoder, encode
 from .reading import clean, pieces, shorten, strongest
@@ -40,6 +40,11 @@ class Understanding:
     confidences: dict[str, float]  # every task's probability
     strength: str | None  # "slight", "moderate", "heavy" or None
     embedding: torch.Tensor  # (384,) the semantic prompt
+
+    @property
+    def suggested_strength(self) -> float:
+        """The blend of restored and original pixels that the strength word asks for (1.0: all restored)."""
+        return SUGGESTED_STRENGTH[self.strength]
 
     def describe(self) -> str:
         """What was understood, as a dialog shows it: "rain streaks 97 %, haze and fog 88 %"."""
