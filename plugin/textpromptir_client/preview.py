@@ -189,24 +189,32 @@ class PreviewRunner(QtCore.QObject):
     def _preview(self, generation: int, wanted: Wanted) -> Shot:
         if self._session is None:
             self._session = self._open_session()
-        x, y, width, height = window_around(self.area, wanted.centre)
-        window = self.area.read(x, y, width, height)
-        request = Preview(
-            prompt=wanted.prompt,
-            width=width,
-            height=height,
-            sample_format=window.sample_format,
-            order=window.order,
-            mask=window.mask is not None,
-            strength=wanted.strength,
-            x=x,
-            y=y,
-            area_width=self.area.width,
-            area_height=self.area.height,
-            centre_x=wanted.centre[0],
-            centre_y=wanted.centre[1],
-            size=PREVIEW_SIZE,
-        )
+        window, request = preview_request(self.area, wanted.prompt, wanted.centre, wanted.strength)
         crop_x, crop_y, restored = self._session.preview(window, request)
         before = self.area.read(crop_x, crop_y, restored.width, restored.height)
         return Shot(generation, crop_x, crop_y, restored, to_qimage(before), to_qimage(restored))
+
+
+def preview_request(
+    area: Area, prompt: str, centre: tuple[int, int], strength: float | None, size: int = PREVIEW_SIZE
+) -> tuple[Image, Preview]:
+    """The window of `area` around `centre` and the request that describes it."""
+    x, y, width, height = window_around(area, centre)
+    window = area.read(x, y, width, height)
+    request = Preview(
+        prompt=prompt,
+        width=width,
+        height=height,
+        sample_format=window.sample_format,
+        order=window.order,
+        mask=window.mask is not None,
+        strength=strength,
+        x=x,
+        y=y,
+        area_width=area.width,
+        area_height=area.height,
+        centre_x=centre[0],
+        centre_y=centre[1],
+        size=size,
+    )
+    return window, request

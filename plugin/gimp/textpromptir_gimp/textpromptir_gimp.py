@@ -8,9 +8,10 @@ process of the project's own Python environment that this plug-in reaches
 over loopback (GIMP starts a new plug-in process for every call, so the
 model cannot live here). Standard library and GObject introspection only.
 
-Interactive use asks for the prompt with the project's Qt dialog, run as a
-program of the project's environment (GIMP's Python has no Qt). Scripts pass
-the prompt as an argument:
+Interactive use asks for the prompt and strength with the project's Qt
+dialog, run as a program of the project's environment (GIMP's Python has no
+Qt), which previews the area's pixels (handed over in a temporary file).
+Scripts pass the prompt, and optionally the strength, as arguments:
 
     procedure = Gimp.get_pdb().lookup_procedure("python-fu-textpromptir-restore")
     config = procedure.create_config()
@@ -18,6 +19,7 @@ the prompt as an argument:
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     config.set_property("prompt", "remove the noise")
+    config.set_property("strength", 60.0)  # percent; -1 (the default): as the prompt's words say
     result = procedure.run(config)  # result.index(0): Gimp.PDBStatusType; on failure result.index(1): why
 """
 
@@ -27,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import gi
 
@@ -124,7 +127,7 @@ def read_image(image: Gimp.Image, layer: Gimp.Layer, area: Area) -> Image:
     return Image(bytes(pixels), area.width, area.height, "f32", "RGBA", bytes(mask) if mask is not None else None)
 
 
-def restore(image: Image, prompt: str) -> Image:
+def restore(image: Image, prompt: str, strength: float | None) -> Image:
     """Run the restoration in the worker (started if none runs), showing GIMP's progress bar."""
     Gimp.progress_init("Restoring with TextPromptIR: starting the engine…")
 
@@ -138,7 +141,7 @@ def restore(image: Image, prompt: str) -> Image:
     # GIMP is this process's parent: the worker lives as long as GIMP does (or until idle).
     with connect(Settings.load(), host_pid=os.getppid()) as session:
         Gimp.progress_set_text(f"Restoring with TextPromptIR on {session.device}…")
-        result = session.restore(image, prompt, progress=progress, queued=queued)
+        result = session.restore(image, prompt, progress=progress, queued=queued, strength=strength)
     Gimp.progress_update(1.0)
     same_shape = (result.width, result.height, result.sample_format) == (image.width, image.height, "f32")
     if not same_shape or len(result.pixels) != frames.pixel_bytes(image.width, image.height, "f32"):
@@ -183,37 +186,64 @@ def add_restored_layer(image: Gimp.Image, source: Gimp.Layer, area: Area, result
     return layer
 
 
-def ask_prompt(layer: Gimp.Layer, masked: bool) -> str:
-    """Show the project's Qt prompt dialog (a program of its own environment) and return the accepted prompt."""
+def ask_prompt(layer: Gimp.Layer, area: Image) -> tuple[str, float | None]:
+    """Show the project's Qt prompt dialog (a program of its own environment); the accepted prompt and strength.
+
+    The dialog previews the area: its pixels (and selection) go to the program in files of a private folder.
+    """
     python = project_python(Settings.load())
-    subject = f"Layer “{layer.get_name()}”" + (" (selection)" if masked else "")
+    subject = f"Layer “{layer.get_name()}”" + (" (selection)" if area.mask is not None else "")
     command = [python, "-m", "textpromptir_client.prompt", "--host-pid", str(os.getppid()), "--subject", subject]
     no_console = {"creationflags": subprocess.CREATE_NO_WINDOW} if sys.platform == "win32" else {}
-    try:
-        answer = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            env=project_environment(),  # without GIMP's own Python settings
-            timeout=DIALOG_TIMEOUT,
-            check=False,
-            **no_console,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise WorkerError(f"The prompt dialog could not be shown ({error}). Run the installer again.") from error
+    with tempfile.TemporaryDirectory(prefix="textpromptir-") as folder:
+        command += _area_files(area, folder)
+        try:
+            answer = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                encoding="utf-8",
+                errors="replace",
+                env=project_environment(),  # without GIMP's own Python settings
+                timeout=DIALOG_TIMEOUT,
+                check=False,
+                **no_console,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise WorkerError(f"The prompt dialog could not be shown ({error}). Run the installer again.") from error
     if answer.returncode == 1:
         raise Cancelled()
     if answer.returncode == 0:
         try:
-            prompt = json.loads(answer.stdout.strip().splitlines()[-1])["prompt"]
-        except (IndexError, KeyError, TypeError, ValueError):
-            prompt = None
+            chosen = json.loads(answer.stdout.strip().splitlines()[-1])
+            prompt, strength = chosen["prompt"], chosen.get("strength")
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            prompt = strength = None
         if isinstance(prompt, str) and prompt.strip():
-            return prompt
+            return prompt, float(strength) if isinstance(strength, (int, float)) and 0 <= strength <= 1 else None
     why = (answer.stderr.strip().splitlines() or [f"exit code {answer.returncode}"])[-1]
     raise WorkerError(f"The prompt dialog failed: {why}. Run the installer again if this persists.")
+
+
+def _area_files(area: Image, folder: str) -> list[str]:
+    """Write the area's pixels (and mask) into `folder`; the dialog program's arguments that name them."""
+    pixels = os.path.join(folder, "area.raw")
+    with open(pixels, "wb") as handle:
+        handle.write(area.pixels)
+    arguments = ["--pixels", pixels, "--width", str(area.width), "--height", str(area.height)]
+    arguments += ["--format", area.sample_format, "--order", area.order]
+    if area.mask is not None:
+        mask = os.path.join(folder, "mask.raw")
+        with open(mask, "wb") as handle:
+            handle.write(area.mask)
+        arguments += ["--mask", mask]
+    return arguments
+
+
+def _strength(config: Gimp.ProcedureConfig) -> float | None:
+    """The strength argument (percent) as the worker takes it; below 0: as the prompt's words say."""
+    percent = config.get_property("strength")
+    return None if percent < 0 else percent / 100
 
 
 def run(
@@ -236,10 +266,14 @@ def run(
         missing = missing_engine(Settings.load())
         if missing:  # installed by hand, or the environment is gone: say what to run
             raise Refused(missing)
+        pixels = read_image(image, layer, area)
+        strength = _strength(config)
         if run_mode == Gimp.RunMode.INTERACTIVE:
-            prompt = ask_prompt(layer, area.masked)
-            config.set_property("prompt", prompt)  # remembered for Filters > Repeat
-        result = restore(read_image(image, layer, area), prompt)
+            prompt, strength = ask_prompt(layer, pixels)
+            # remembered for Filters > Repeat
+            config.set_property("prompt", prompt)
+            config.set_property("strength", -1.0 if strength is None else strength * 100)
+        result = restore(pixels, prompt, strength)
         add_restored_layer(image, layer, area, result, prompt)
     except Cancelled:
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
@@ -278,7 +312,7 @@ class TextPromptIR(Gimp.PlugIn):
             "Removes noise, rain streaks, haze, blur, low light or JPEG artifacts, as the prompt says, from the "
             "active layer (or the selected part of it) and adds the result as a new layer above it. The model "
             "runs in the TextPromptIR worker, started on first use. Non-interactive calls take the prompt as "
-            "the 'prompt' argument.",
+            "the 'prompt' argument, and optionally the 'strength' (percent).",
             name,
         )
         procedure.set_attribution("TextPromptIR contributors", "TextPromptIR contributors", "2025")
@@ -287,6 +321,16 @@ class TextPromptIR(Gimp.PlugIn):
             "Prompt",
             "What to restore, in plain words, e.g. “remove the rain streaks”",
             "",
+            GObject.ParamFlags.READWRITE,
+        )
+        procedure.add_double_argument(
+            "strength",
+            "Strength",
+            "How much of the restoration to keep, 0-100 % (restored * s + original * (1 - s)); "
+            "-1: as the prompt's words say (“slightly”: 60 %, otherwise 100 %)",
+            -1.0,
+            100.0,
+            -1.0,
             GObject.ParamFlags.READWRITE,
         )
         return procedure

@@ -7,7 +7,7 @@ import signal
 
 from krita import Extension, Krita
 
-from textpromptir_client.client import Image, PromptChecker, log_tail
+from textpromptir_client.client import Image, PromptChecker, connect, log_tail
 from textpromptir_client.dialog import PromptDialog
 from textpromptir_client.installation import install_command, missing_engine
 from textpromptir_client.qt import QtCore, QtGui, QtWidgets
@@ -15,9 +15,10 @@ from textpromptir_client.settings import Settings
 from textpromptir_wire import discovery, frames
 
 from .job import RestoreJob
-from .layers import LayerRefused, Region, add_restored_layer, read_image
+from .layers import LayerRefused, Region, add_restored_layer, layer_area, read_image
 
 ACTION = "textpromptir_restore"
+REPEAT_ACTION = "textpromptir_repeat"
 TITLE = "Restore with Text Prompt"
 SHORTCUT = "Ctrl+Alt+Shift+R"
 
@@ -41,41 +42,71 @@ class RestoreExtension(Extension):
         action.triggered.connect(self.ask_prompt)
         scripts = window.createAction(ACTION + "_scripts", "Restore with Text Prompt...", "tools/scripts")
         scripts.triggered.connect(self.ask_prompt)
+        repeat = window.createAction(REPEAT_ACTION, "Repeat Last Text Restoration", "filter")
+        repeat.triggered.connect(self.repeat_last)
 
-    def ask_prompt(self) -> None:
+    def _ready(self) -> tuple[Settings, object] | None:
+        """The settings and the active document when a restoration can start; otherwise says why and None."""
         if self.job is not None:
             self._show_error("A restoration is already running; wait for it or cancel it.")
-            return
+            return None
         settings = Settings.load()
         missing = missing_engine(settings)
         if missing:  # installed from the zip, or the environment is gone: say what to run
             self._show_error(missing, command=install_command())
+            return None
+        return settings, Krita.instance().activeDocument()
+
+    def ask_prompt(self) -> None:
+        ready = self._ready()
+        if ready is None:
             return
-        document = Krita.instance().activeDocument()
-        try:
-            read_image(document, document.activeNode() if document else None)  # refuse early, before the dialog
+        settings, document = ready
+        try:  # refuse early, before the dialog
+            area = layer_area(document, document.activeNode() if document else None)
         except LayerRefused as refusal:
             self._show_error(str(refusal))
             return
         self._checker = PromptChecker(settings, host_pid=os.getpid())
         subject = f"Layer “{document.activeNode().name()}”" + (" (selection)" if document.selection() else "")
-        self.dialog = PromptDialog(settings, self._checker.understand, self._checker.device, _main_window(), subject)
-        self.dialog.accepted.connect(lambda: self.start(document, document.activeNode(), self.dialog.prompt()))
+        self.dialog = PromptDialog(
+            settings,
+            self._checker.understand,
+            self._checker.device,
+            _main_window(),
+            subject,
+            area=area,
+            open_session=lambda: connect(settings, host_pid=os.getpid()),
+        )
+        self.dialog.accepted.connect(
+            lambda: self.start(document, document.activeNode(), self.dialog.prompt(), self.dialog.strength())
+        )
         self.dialog.finished.connect(self._dialog_closed)
         self.dialog.open()
+
+    def repeat_last(self) -> None:
+        """The last restoration's prompt and strength on the active layer, without the dialog."""
+        ready = self._ready()
+        if ready is None:
+            return
+        settings, document = ready
+        if not settings.history:
+            self._show_error("There is no restoration to repeat yet: use Filter > Restore with Text Prompt... first.")
+            return
+        self.start(document, document.activeNode() if document else None, settings.history[0], settings.strength / 100)
 
     def _dialog_closed(self) -> None:
         if self._checker is not None:
             self._checker.close()
             self._checker = None
 
-    def start(self, document: object, source: object, prompt: str) -> None:
+    def start(self, document: object, source: object, prompt: str, strength: float) -> None:
         try:
             image, region = read_image(document, source)
         except LayerRefused as refusal:
             self._show_error(str(refusal))
             return
-        self.job = RestoreJob(Settings.load(), image, prompt)
+        self.job = RestoreJob(Settings.load(), image, prompt, strength)
         self.progress = QtWidgets.QProgressDialog("Starting the restoration engine…", "Cancel", 0, 0, _main_window())
         self.progress.setObjectName("textpromptir_progress")
         self.progress.setWindowTitle(TITLE)

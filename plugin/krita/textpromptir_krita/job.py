@@ -17,11 +17,12 @@ class RestoreJob(QtCore.QObject):
     finished = Signal(object)  # the restored Image
     failed = Signal(str, str, str)  # code, message, details
 
-    def __init__(self, settings: Settings, image: Image, prompt: str) -> None:
+    def __init__(self, settings: Settings, image: Image, prompt: str, strength: float | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.image = image
         self.prompt = prompt
+        self.strength = strength  # None: as the prompt's words suggest
         self._session: Session | None = None
         self._cancelled = threading.Event()
 
@@ -42,7 +43,13 @@ class RestoreJob(QtCore.QObject):
                 if self._cancelled.is_set():
                     raise WorkerError("Cancelled: the image was left as it was.", "cancelled")
                 self.started.emit(session.device)
-                result = session.restore(self.image, self.prompt, progress=self.progress.emit, queued=self.queued.emit)
+                result = session.restore(
+                    self.image,
+                    self.prompt,
+                    progress=self.progress.emit,
+                    queued=self.queued.emit,
+                    strength=self.strength,
+                )
         except WorkerError as error:
             self.failed.emit(error.code, str(error), error.details)
         except Exception as error:  # a bug must reach the user as a message, never kill the host

@@ -66,14 +66,42 @@ def region_to_restore(document: object, node: object) -> tuple[Region, bool]:
     return Region(area.x(), area.y(), area.width(), area.height()), masked
 
 
-def read_image(document: object, node: object) -> tuple[Image, Region]:
+@dataclass
+class LayerArea:
+    """The area of a layer that a restoration sends, read a window at a time (the dialog's preview reads a few)."""
+
+    node: object
+    selection: object | None  # limits what is painted
+    region: Region
+    sample_format: str
+    order: str
+
+    @property
+    def width(self) -> int:
+        return self.region.width
+
+    @property
+    def height(self) -> int:
+        return self.region.height
+
+    def read(self, x: int, y: int, width: int, height: int) -> Image:
+        """A window of the area (x, y from its top left corner), with the selection over it."""
+        left, top = self.region.x + x, self.region.y + y
+        pixels = bytes(self.node.pixelData(left, top, width, height))
+        mask = None if self.selection is None else bytes(self.selection.pixelData(left, top, width, height))
+        return Image(pixels, width, height, self.sample_format, self.order, mask)
+
+
+def layer_area(document: object, node: object) -> LayerArea:
+    """The area of the active layer to restore, or LayerRefused saying why it cannot be."""
     sample_format, order = check_layer(document, node)
     region, masked = region_to_restore(document, node)
-    pixels = bytes(node.pixelData(region.x, region.y, region.width, region.height))
-    mask = None
-    if masked:
-        mask = bytes(document.selection().pixelData(region.x, region.y, region.width, region.height))
-    return Image(pixels, region.width, region.height, sample_format, order, mask), region
+    return LayerArea(node, document.selection() if masked else None, region, sample_format, order)
+
+
+def read_image(document: object, node: object) -> tuple[Image, Region]:
+    area = layer_area(document, node)
+    return area.read(0, 0, area.width, area.height), area.region
 
 
 def add_restored_layer(document: object, source: object, region: Region, image: Image, prompt: str) -> object:
