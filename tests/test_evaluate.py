@@ -16,7 +16,7 @@ from textpromptir.metrics import psnr
 from textpromptir.tasks import TASKS
 from textpromptir.training import degradations, peers
 from textpromptir.training.data import Photo
-from textpromptir.training.evaluate import OURS, cases, degrade_all, evaluate, markdown
+from textpromptir.training.evaluate import OURS, cases, degrade_all, evaluate, grid_excess, markdown
 
 from conftest import photo_like
 
@@ -218,3 +218,16 @@ def test_the_held_out_pool_uses_the_realistic_generators_with_held_out_settings(
     expected = degradations.rain_storm(clean, np.random.default_rng(0), degradations.HELD_OUT)
     assert np.array_equal(rainy, expected)
     assert not np.array_equal(rainy, degradations.rain_storm(clean, np.random.default_rng(0), degradations.TRAINING))
+
+
+def test_grid_excess_finds_a_faint_grid_that_psnr_hides():
+    rng = np.random.default_rng(0)
+    clean = smooth_photo(128, 128)
+    noisy = clean + rng.normal(0, 0.02, clean.shape).astype(np.float32)
+    lattice = np.zeros((128, 128, 1), np.float32)
+    lattice[::8] = lattice[:, ::8] = 0.01  # faint lines every 8 pixels
+    gridded = noisy + lattice
+    assert psnr(gridded, clean, 1.0) > psnr(noisy, clean, 1.0) - 0.3
+    assert abs(grid_excess(noisy, clean, 8)) < 1.5
+    assert grid_excess(gridded, clean, 8) > 3
+    assert abs(grid_excess(gridded, clean, 2) - grid_excess(noisy, clean, 2)) < 1.5 + grid_excess(gridded, clean, 8)
