@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from textpromptir.engine.images import encode_png16
-from textpromptir.engine.restore import Restorer
+from textpromptir.engine.restore import Restorer, blend
+from textpromptir.metrics import psnr
 
 from conftest import photo_like
 from krita_host import krita_available, run_krita
@@ -36,6 +37,7 @@ def scenarios(folder: Path) -> list[dict]:
     Image.fromarray(photo).save(folder / "photo.png")
     (folder / "photo16.png").write_bytes(encode_png16(photo.astype(np.uint16) * 257 + 100))
     Image.fromarray(photo_like(1024, 1024, seed=3)).save(folder / "large.png")
+    Image.fromarray(photo_like(600, 700, seed=4)).save(folder / "tiles.png")
     rgba = np.concatenate([photo / 255.0, np.ones((120, 160, 1))], axis=-1).astype(np.float32)
     (folder / "float.raw").write_bytes(rgba.tobytes())
     noise = "remove the noise"
@@ -60,6 +62,9 @@ def scenarios(folder: Path) -> list[dict]:
         {"name": "cancel", "document": str(folder / "large.png"), "prompt": noise, "then": "cancel"},
         {"name": "killed", "document": str(folder / "large.png"), "prompt": noise, "then": "kill_worker"},
         {"name": "after_crash", "document": str(folder / "photo.png"), "prompt": noise},
+        # last: they leave strength 40 % as the remembered one
+        {"name": "preview", "document": str(folder / "tiles.png"), "prompt": noise, "strength": 40, "click": [8, 8]},
+        {"name": "repeat", "document": str(folder / "tiles.png"), "repeat": True},
     ]
 
 
@@ -208,3 +213,32 @@ def test_killed_worker_is_reported_and_the_next_restore_works(session: tuple[dic
     assert "Worker log:" in record["details"]
     assert record["layers_after"] == record["layers_before"]
     assert "Restored: remove the noise" in layer_names(record_of(session, "after_crash")["layers_after"])
+
+
+def test_preview_is_what_restore_paints_and_the_strength_blends_exactly(
+    session: tuple[dict[str, dict], Path], engine: Restorer
+) -> None:
+    record, out = record_of(session, "preview"), session[1]
+    assert record["device_at_first"].startswith("Engine: loading the model…")
+    assert record["preview_shown"] and record["strength_at_first"] == 100
+    assert record["strength_label"].startswith("40 %")
+    x, y, width, height = record["preview"]
+    assert [x, y] != record["first_preview"] and x < 120 and y < 120  # the click on the thumbnail moved it
+    assert min(width, height) >= 256
+    source = canvas_rgba(out / "preview.source.raw", record)
+    result = canvas_rgba(out / "preview.result.raw", record)
+    preview = np.frombuffer((out / "preview.preview.raw").read_bytes(), np.uint8).reshape(height, width, 4)
+    assert psnr(preview[..., [2, 1, 0]], result[y : y + height, x : x + width, :3]) >= 45
+    assert np.array_equal(result, blend(source, engine.restore(source, "remove the noise"), 0.4))
+    assert layer_names(record["layers_after"])[0] == "Restored: remove the noise"
+
+
+def test_repeat_runs_the_last_prompt_and_strength_without_the_dialog(
+    session: tuple[dict[str, dict], Path], engine: Restorer
+) -> None:
+    record, out = record_of(session, "repeat"), session[1]
+    assert "feedback" not in record and "message" not in record  # no dialog, no error
+    assert layer_names(record["layers_after"]) == ["Restored: remove the noise", *layer_names(record["layers_before"])]
+    source = canvas_rgba(out / "repeat.source.raw", record)
+    result = canvas_rgba(out / "repeat.result.raw", record)
+    assert np.array_equal(result, blend(source, engine.restore(source, "remove the noise"), 0.4))

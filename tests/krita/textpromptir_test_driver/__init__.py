@@ -3,9 +3,11 @@
 Reads the scenario file named by TEXTPROMPTIR_KRITA_SCENARIOS. For each one
 it opens the document, prepares layers and selection through Krita's API,
 triggers the real "Restore with Text Prompt..." action, types the prompt into
-the real dialog and clicks its buttons, and then records the layer stack,
-the raw pixels of the source and restored layers, any message shown, the
-saved .kra and the layer stack after one undo. Results go to out/results.json.
+the real dialog, moves its strength slider and clicks its preview thumbnail
+and buttons (or triggers "Repeat Last Text Restoration"), and then records
+the layer stack, the raw pixels of the source, preview and restored layers,
+any message shown, the saved .kra and the layer stack after one undo.
+Results go to out/results.json.
 """
 
 import json
@@ -16,8 +18,9 @@ import traceback
 from pathlib import Path
 
 from krita import Extension, Krita, Selection
-from PyQt5.QtCore import QByteArray, QTimer
-from PyQt5.QtWidgets import QApplication, QPushButton
+from PyQt5.QtCore import QByteArray, QEvent, QPointF, Qt, QTimer
+from PyQt5.QtGui import QMouseEvent
+from PyQt5.QtWidgets import QApplication, QLabel, QPushButton, QSlider
 
 PLAN = json.loads(Path(os.environ["TEXTPROMPTIR_KRITA_SCENARIOS"]).read_text())
 OUT = Path(PLAN["out"])
@@ -77,6 +80,31 @@ def menu_entries(text):
     return menus
 
 
+def click(widget, x, y):
+    """A left click at x, y of the widget, as the mouse gives it."""
+    for kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease):
+        event = QMouseEvent(kind, QPointF(x, y), Qt.LeftButton, Qt.LeftButton, Qt.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def preview_then_strength(dialog, scenario, record):
+    """Wait for the preview, click the thumbnail, move the strength slider, record the preview shown last."""
+    preview = dialog.findChild(QLabel, "preview")
+    slider = dialog.findChild(QSlider, "strength")
+    yield lambda: dialog.shot is not None
+    first = dialog.shot
+    record["preview_shown"] = preview.pixmap() is not None and not preview.pixmap().isNull()
+    record["strength_at_first"] = slider.value()
+    click(dialog.findChild(QLabel, "thumbnail"), *scenario["click"])
+    slider.setValue(scenario["strength"])
+    yield lambda: dialog.shot is not first and dialog.shot.generation == dialog.runner.generation
+    shot, region = dialog.shot, dialog.area.region
+    record["preview"] = [region.x + shot.x, region.y + shot.y, shot.restored.width, shot.restored.height]
+    record["first_preview"] = [region.x + first.x, region.y + first.y]
+    record["strength_label"] = dialog.findChild(QLabel, "strength_value").text()
+    (OUT / f"{scenario['name']}.preview.raw").write_bytes(bytes(shot.restored.pixels))
+
+
 def run_scenario(scenario, record):
     app = Krita.instance()
     if scenario.get("check_menu"):  # is the plugin loaded and where is its action?
@@ -127,16 +155,24 @@ def run_scenario(scenario, record):
         )
 
     started = from_menu = time.monotonic()
-    app.action("textpromptir_restore").trigger()
-    yield lambda: widget("textpromptir_prompt_dialog") or widget("textpromptir_error")
+    if scenario.get("repeat"):  # the last prompt and strength again, without the dialog
+        app.action("textpromptir_repeat").trigger()
+        yield lambda: plugin().job is None and widget("textpromptir_progress") is None
+    else:
+        app.action("textpromptir_restore").trigger()
+    yield lambda: widget("textpromptir_prompt_dialog") or widget("textpromptir_error") or scenario.get("repeat")
     dialog = widget("textpromptir_prompt_dialog")
     if dialog is not None:
+        record["device_at_first"] = dialog.device_label.text()
         dialog.field.setEditText(scenario["prompt"])
         yield (
             lambda: (
-                not dialog.feedback.text().startswith("Reading") and dialog.device_label.text() != "Engine: starting…"
+                not dialog.feedback.text().startswith("Reading")
+                and not dialog.device_label.text().startswith("Engine: loading")
             )
         )
+        if "strength" in scenario:
+            yield from preview_then_strength(dialog, scenario, record)
         record["feedback"] = dialog.feedback.text()
         record["device"] = dialog.device_label.text()
         record["restore_enabled"] = dialog.restore_button.isEnabled()
