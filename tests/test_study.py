@@ -112,12 +112,17 @@ def rows_scoring(offset: float) -> list[Row]:
 
 
 def test_the_table_has_a_column_per_case_of_each_pool_and_a_row_per_candidate():
-    results = [Result("naf", 3_670_000, 900, rows_scoring(10), 0.6), Result("lite", 2_390_000, 700, rows_scoring(0), 1)]
+    results = [
+        Result("naf", 3_670_000, 900, rows_scoring(10), 0.6, {8: 0.1, 4: 0.2, 2: -0.3}),
+        Result("lite", 2_390_000, 700, rows_scoring(0), 1, {8: 5.0, 4: 2.5, 2: 1.0}),
+    ]
     table = markdown(study_of(), results, "textpromptir study --config s.json")
     first, held_out = table.split("## ")[1:]
+    assert "| candidate | period 8 | period 4 | period 2 |" in first
+    assert "| naf | 0.1 | 0.2 | -0.3 |" in first and "| lite | 5.0 | 2.5 | 1.0 |" in first
     assert "| candidate | parameters | steps | noise 15 | noise 25 | noise 50 | rain | haze |" in first
     assert "low light | jpeg | wrong prompt | s/MP vs lite |" in first
-    assert "| naf | 3.67 M | 900 | 10.00 | 11.00 | 12.00 | 13.00 |" in first and first.rstrip().endswith("| 1.00 |")
+    assert "| naf | 3.67 M | 900 | 10.00 | 11.00 | 12.00 | 13.00 |" in first and "| 7.00 | -1.00 | 1.00 |" in first
     assert "| 17.00 | -1.00 | 0.60 |" in first  # JPEG, the wrong prompt, the speed ratio
     assert (
         "| candidate | parameters | steps | noise | rain | haze | blur | low light | jpeg | s/MP vs lite |" in held_out

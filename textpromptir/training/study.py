@@ -36,11 +36,23 @@ from textpromptir.engine.weights import load_model, weights_notes
 from textpromptir.model import SIZES, TextPromptIR
 
 from .config import TrainConfig
-from .evaluate import HELD_OUT, WRONG_PROMPT, Row, cases, evaluate_pools, held_out_cases, load_validation
+from .evaluate import (
+    HELD_OUT,
+    WRONG_PROMPT,
+    Row,
+    cases,
+    degrade_all,
+    evaluate_pools,
+    grid_excess,
+    held_out_cases,
+    load_validation,
+    prompt_for,
+)
 from .recipe import EMA_FILE
 
 DONE_FILE = "study-done.json"  # a finished candidate's training record, beside its state
 SPEED_SIDE, SPEED_REPEATS = 512, 3
+GRID_PERIODS = (8, 4, 2)
 SPEED_ONLY = "lite (untrained, timed only)"  # the time unit when no candidate is `lite`
 
 
@@ -78,6 +90,7 @@ class Result:
     steps: int | None  # trained in the budget; None for a reference
     rows: list[Row]
     seconds_per_mp: float
+    haze_grid: dict[int, float]  # grid_excess of the haze restorations per grid period, dB
 
 
 def candidate_config(study: StudyConfig, candidate: dict) -> TrainConfig:
@@ -160,6 +173,14 @@ def seconds_per_megapixel(models: dict[str, TextPromptIR], threads: int) -> dict
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
+def haze_grid(restorer: Restorer, photos: list[np.ndarray]) -> dict[int, float]:
+    """Mean grid_excess of the restored hazy photos (the first pool's) at each period of GRID_PERIODS."""
+    restored = [(restorer.restore(hazy, prompt_for("haze")), clean) for clean, hazy in degrade_all(photos, "haze")]
+    return {
+        period: float(np.mean([grid_excess(out, clean, period) for out, clean in restored])) for period in GRID_PERIODS
+    }
+
+
 def evaluate_all(study: StudyConfig, log: Callable[[str], None]) -> list[Result]:
     models, steps = {}, {}
     for candidate in study.candidates:
@@ -179,9 +200,10 @@ def evaluate_all(study: StudyConfig, log: Callable[[str], None]) -> list[Result]
         if name == SPEED_ONLY:
             continue
         log(f"evaluating {name}")
-        rows = evaluate_pools(Restorer(model, torch.device("cpu")), photos)
+        restorer = Restorer(model, torch.device("cpu"))
+        rows = evaluate_pools(restorer, photos)
         parameters = sum(p.numel() for p in model.parameters())
-        results.append(Result(name, parameters, steps.get(name), rows, speed[name]))
+        results.append(Result(name, parameters, steps.get(name), rows, speed[name], haze_grid(restorer, photos)))
     lite_speed = next(speed[name] for name, model in models.items() if model.config == SIZES["lite"])
     for result in results:
         result.seconds_per_mp /= lite_speed
@@ -207,7 +229,7 @@ def markdown(study: StudyConfig, results: list[Result], command: str) -> str:
         f"the engine on one {SPEED_SIDE} px tile, as a ratio to `lite` timed in the same process (medians of "
         f"{SPEED_REPEATS}, interleaved). The wrong-prompt column restores noise (sigma 25) with a rain prompt.",
     ]
-    for title, columns in pools:
+    for index, (title, columns) in enumerate(pools):
         lines += ["", f"## {title}", ""]
         lines.append("| candidate | parameters | steps | " + " | ".join(map(short, columns)) + " | s/MP vs lite |")
         lines.append("| --- " * (len(columns) + 4) + "|")
@@ -218,7 +240,24 @@ def markdown(study: StudyConfig, results: list[Result], command: str) -> str:
             figures = " | ".join(f"{row_for(result.rows, column).psnr:.2f}" for column in columns)
             size = f"{result.parameters / 1e6:.2f} M"
             lines.append(f"| {result.name} | {size} | {steps} | {figures} | {result.seconds_per_mp:.2f} |")
+        if index == 0:
+            lines += grid_table(results)
     return "\n".join(lines) + "\n"
+
+
+def grid_table(results: list[Result]) -> list[str]:
+    periods = " / ".join(map(str, GRID_PERIODS))
+    lines = [
+        "",
+        f"The haze restorations' error spectrum at grid periods {periods} px: its power at those frequencies "
+        "over the neighbouring ones, dB (`evaluate.grid_excess`; about 0 without a grid):",
+        "",
+        "| candidate | " + " | ".join(f"period {period}" for period in GRID_PERIODS) + " |",
+        "| --- " * (len(GRID_PERIODS) + 1) + "|",
+    ]
+    for result in results:
+        lines.append(f"| {result.name} | " + " | ".join(f"{result.haze_grid[p]:.1f}" for p in GRID_PERIODS) + " |")
+    return lines
 
 
 def row_for(rows: list[Row], column: str) -> Row:
