@@ -69,10 +69,15 @@ def call_procedure(image, layer, scenario, out):
             answer.write(scenario["dialog"].get("stdout", ""))
         with open(os.path.join(os.path.dirname(out), "prompt-exit.txt"), "w") as code:
             code.write(str(scenario["dialog"]["exit"]))
-    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE if interactive else Gimp.RunMode.NONINTERACTIVE)
+    mode = Gimp.RunMode.INTERACTIVE if interactive else Gimp.RunMode.NONINTERACTIVE
+    if scenario.get("last_values"):  # Filters > Repeat
+        mode = Gimp.RunMode.WITH_LAST_VALS
+    config.set_property("run-mode", mode)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
-    config.set_property("prompt", scenario.get("prompt", ""))
+    if not scenario.get("last_values"):
+        config.set_property("prompt", scenario.get("prompt", ""))
+        config.set_property("strength", float(scenario.get("strength", -1)))
     started = time.monotonic()
     result = procedure.run(config)
     seconds = time.monotonic() - started

@@ -28,8 +28,10 @@ from PIL import Image
 
 from installer.plugins import install_gimp, write_settings
 from textpromptir.engine.images import encode_png16
-from textpromptir.engine.restore import Restorer
+from textpromptir.engine.restore import Restorer, blend
 from textpromptir.engine.weights import save_weights
+from textpromptir.metrics import psnr
+from textpromptir_client.client import Image as Pixels
 from textpromptir_client.client import connect
 from textpromptir_client.settings import Settings
 from textpromptir_wire import discovery
@@ -40,6 +42,7 @@ from gimp_host import fake_prompt_program, gimp_available, gimp_required, instal
 pytestmark = pytest.mark.slow
 CONTEXT = 32  # the plug-in's margin around a selection
 NOISE = "remove the noise"
+HAZE_HALF = '{"prompt": "remove the haze", "strength": 0.5}\n'  # what the dialog program prints
 
 
 def scenarios(folder: Path) -> list[dict]:
@@ -58,7 +61,9 @@ def scenarios(folder: Path) -> list[dict]:
         {"name": "refused", "document": document, "prompt": "add a dragon in the sky"},
         {"name": "group", "document": document, "prompt": NOISE, "group": "group"},
         {"name": "nested", "document": document, "prompt": NOISE, "group": "layer", "rect": [30, 30, 40, 40]},
-        {"name": "dialog", "document": document, "dialog": {"stdout": '{"prompt": "remove the haze"}\n', "exit": 0}},
+        {"name": "scripted_strength", "document": document, "prompt": NOISE, "strength": 30},
+        {"name": "dialog", "document": document, "dialog": {"stdout": HAZE_HALF, "exit": 0}},
+        {"name": "repeat", "document": document, "last_values": True},  # Filters > Repeat: the dialog's choice
         {"name": "dialog_cancel", "document": document, "dialog": {"stdout": "", "exit": 1}},
     ]
 
@@ -160,7 +165,7 @@ def layer_mask(record: dict) -> np.ndarray | None:
     return mask
 
 
-def expected_layer(engine: Restorer, record: dict, prompt: str) -> tuple[list[int], np.ndarray]:
+def expected_layer(engine: Restorer, record: dict, prompt: str, strength: float = 1.0) -> tuple[list[int], np.ndarray]:
     """Where the restored layer must lie ([x, y, width, height] on the canvas) and what it must hold."""
     x, y, width, height = record["source"]
     source = raw_rgba(record["out"] / f"{record['name']}.source.raw", width, height)
@@ -171,7 +176,8 @@ def expected_layer(engine: Restorer, record: dict, prompt: str) -> tuple[list[in
         selected_rows, selected_cols = np.nonzero(mask)
         rows = slice(max(selected_rows.min() - CONTEXT, 0), min(selected_rows.max() + 1 + CONTEXT, height))
         cols = slice(max(selected_cols.min() - CONTEXT, 0), min(selected_cols.max() + 1 + CONTEXT, width))
-    restored = engine.restore(np.ascontiguousarray(source[rows, cols]), prompt).astype(np.float64)
+    crop = np.ascontiguousarray(source[rows, cols])
+    restored = blend(crop, engine.restore(crop, prompt), strength).astype(np.float64)
     if mask is not None:
         restored[..., 3] *= mask[rows, cols] / 255.0
     if not record["precision"].startswith(("float", "double", "half")):
@@ -180,9 +186,9 @@ def expected_layer(engine: Restorer, record: dict, prompt: str) -> tuple[list[in
     return place, restored
 
 
-def check_restored_pixels(session: dict, engine: Restorer, name: str, prompt: str) -> None:
+def check_restored_pixels(session: dict, engine: Restorer, name: str, prompt: str, strength: float = 1.0) -> None:
     record = record_of(session, name)
-    place, expected = expected_layer(engine, record, prompt)
+    place, expected = expected_layer(engine, record, prompt, strength)
     assert record["restored"][1:] == place
     result = raw_rgba(record["out"] / f"{name}.result.raw", place[2], place[3]).astype(np.float64)
     # what a GIMP layer of this precision can hold: 8 bits round to 1/255, 16 bits to 1/65535
@@ -198,7 +204,7 @@ def check_restored_pixels(session: dict, engine: Restorer, name: str, prompt: st
     rows = slice(place[1] - y, place[1] - y + place[3])
     cols = slice(place[0] - x, place[0] - x + place[2])
     changed = np.abs(result[..., :3] - source[rows, cols, :3])[painted].mean()
-    assert changed > 2 / 255, "the layer holds the input, not a restoration"
+    assert changed > 2 * strength / 255, "the layer holds the input, not a restoration"
 
 
 def names(layers: list) -> list[str]:
@@ -206,18 +212,22 @@ def names(layers: list) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("name", "prompt"),
+    ("name", "prompt", "strength"),
     [
-        ("full", NOISE),
-        ("rectangle", "remove the rain"),
-        ("ellipse", NOISE),
-        ("offset", NOISE),
-        ("deep", "this photo is grainy"),
-        ("linear", NOISE),
-        ("dialog", "remove the haze"),
+        ("full", NOISE, 1.0),
+        ("rectangle", "remove the rain", 1.0),
+        ("ellipse", NOISE, 1.0),
+        ("offset", NOISE, 1.0),
+        ("deep", "this photo is grainy", 1.0),
+        ("linear", NOISE, 1.0),
+        ("scripted_strength", NOISE, 0.3),
+        ("dialog", "remove the haze", 0.5),
+        ("repeat", "remove the haze", 0.5),
     ],
 )
-def test_restored_layer_is_added_above_the_source(session: dict, engine: Restorer, name: str, prompt: str) -> None:
+def test_restored_layer_is_added_above_the_source(
+    session: dict, engine: Restorer, name: str, prompt: str, strength: float
+) -> None:
     record = record_of(session, name)
     assert record["status"] == "success", record.get("message")
     before = record["layers_before"]
@@ -226,7 +236,7 @@ def test_restored_layer_is_added_above_the_source(session: dict, engine: Restore
     assert record["restored_position"] == 0
     assert record["xcf_layers"] == record["layers_after"]
     assert record["source_unchanged"]
-    check_restored_pixels(session, engine, name, prompt)
+    check_restored_pixels(session, engine, name, prompt, strength)
 
 
 def test_any_precision_is_read_and_written(session: dict) -> None:
@@ -290,7 +300,11 @@ def test_dialog_is_the_projects_prompt_program(session: dict) -> None:
     arguments = (session["folder"] / "prompt-args.txt").read_text().splitlines()
     assert arguments[:3] == ["-m", "textpromptir_client.prompt", "--host-pid"]
     assert int(arguments[3]) > 1  # GIMP's pid, so that the worker lives as long as GIMP
-    assert arguments[4:] == ["--subject", "Layer “Background”"]
+    assert arguments[4:6] == ["--subject", "Layer “Background”"]
+    # the area's pixels for the preview, as the plug-in read them: 160 x 120 float RGBA, no selection
+    assert arguments[6] == "--pixels"
+    assert " ".join(arguments[8:]) == "--width 160 --height 120 --format f32 --order RGBA"
+    assert not Path(arguments[7]).exists()  # the temporary folder is gone
     record = record_of(session, "dialog_cancel")
     assert record["status"] == "cancel" and "message" not in record
     assert record["layers_after"] == record["layers_before"] and record["source_unchanged"]
@@ -322,38 +336,75 @@ def test_installed_plug_in_is_executable_with_the_client_beside_it(tmp_path: Pat
     assert not (client / "stale.py").exists()
 
 
-def test_prompt_program_prints_the_accepted_prompt(gimp_weights: Path, tmp_path: Path) -> None:
-    """The dialog program GIMP runs, here for real: PyQt6 offscreen, live feedback from a worker it starts."""
+def test_prompt_program_previews_and_prints_the_accepted_prompt(
+    gimp_weights: Path, engine: Restorer, tmp_path: Path
+) -> None:
+    """The dialog program GIMP runs, here for real: PyQt6 offscreen, live feedback and a preview from a worker.
+
+    It previews the area GIMP hands it (float RGBA in a file), the strength slider moves, Restore prints
+    the prompt and strength; the restoration with them matches the preview on its crop, blended exactly.
+    """
+    rgb = photo_like(600, 560, seed=9) / 255.0
+    area = np.concatenate([rgb, np.ones((600, 560, 1))], axis=-1).astype(np.float32)
+    (tmp_path / "area.raw").write_bytes(area.tobytes())
     with plugin_folders(tmp_path):
-        Settings(python=sys.executable, weights=str(gimp_weights), device="cpu", history=["remove the rain"]).save()
+        settings = Settings(python=sys.executable, weights=str(gimp_weights), device="cpu", history=["remove the rain"])
+        settings.save()
+        arguments = ["--host-pid", str(os.getpid()), "--subject", "Layer “x”", "--pixels", str(tmp_path / "area.raw")]
+        arguments += ["--width", "560", "--height", "600", "--format", "f32"]
         program = subprocess.run(
-            [sys.executable, "-c", CLICK_RESTORE, "--host-pid", str(os.getpid()), "--subject", "Layer “x”"],
+            [sys.executable, "-c", CLICK_RESTORE, *arguments],
             capture_output=True,
             text=True,
-            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-            timeout=120,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PREVIEW_OUT": str(tmp_path / "preview")},
+            timeout=300,
             check=False,
         )
         assert program.returncode == 0, program.stderr
-        assert json.loads(program.stdout.strip().splitlines()[-1]) == {"prompt": "remove the haze"}
+        assert json.loads(program.stdout.strip().splitlines()[-1]) == {"prompt": "remove the haze", "strength": 0.55}
         assert Settings.load().history[:2] == ["remove the haze", "remove the rain"]
+        assert Settings.load().strength == 55
+        with connect(settings) as session:
+            image = Pixels(area.tobytes(), 560, 600, "f32")
+            layer = session.restore(image, "remove the haze", strength=0.55)
+    layer = np.frombuffer(bytes(layer.pixels), np.float32).reshape(600, 560, 4)
+    x, y, width, height = json.loads((tmp_path / "preview.json").read_text())
+    preview = np.frombuffer((tmp_path / "preview").read_bytes(), np.float32).reshape(height, width, 4)
+    assert min(width, height) >= 256
+    assert psnr(preview[..., :3], layer[y : y + height, x : x + width, :3], peak=1.0) >= 45
+    assert np.array_equal(layer, blend(area, engine.restore(area, "remove the haze"), 0.55))
 
 
-# Run the dialog program and press Restore once it has understood a prompt typed into it.
+# Run the dialog program: type a prompt, wait for its preview, move the strength, wait for that preview,
+# write it down (pixels and place), press Restore.
 CLICK_RESTORE = """
-import sys
+import json, os, sys
 from textpromptir_client import prompt
 from textpromptir_client.qt import QtCore, QtWidgets
 
+seen = {}
+
 def click():
     for widget in QtWidgets.QApplication.topLevelWidgets():
-        if widget.objectName() == "textpromptir_prompt_dialog" and widget.isVisible():
-            if widget.prompt() != "remove the haze":
-                widget.field.setEditText("remove the haze")
-            elif widget.feedback.text().startswith("Understood: haze") and widget.restore_button.isEnabled():
-                assert widget.findChild(QtWidgets.QLabel, "subject").text() == "Layer “x”"
-                widget.restore_button.click()
-                return
+        if widget.objectName() != "textpromptir_prompt_dialog" or not widget.isVisible():
+            continue
+        slider = widget.findChild(QtWidgets.QSlider, "strength")
+        shot = widget.shot
+        if widget.prompt() != "remove the haze":
+            widget.field.setEditText("remove the haze")
+        elif shot is not None and "first" not in seen:
+            assert widget.findChild(QtWidgets.QLabel, "subject").text() == "Layer “x”"
+            assert widget.findChild(QtWidgets.QLabel, "preview").pixmap() is not None
+            seen["first"] = shot
+            slider.setValue(55)
+        elif "first" in seen and shot is not seen["first"] and shot.generation == widget.runner.generation:
+            out = os.environ["PREVIEW_OUT"]
+            with open(out, "wb") as pixels:
+                pixels.write(bytes(shot.restored.pixels))
+            with open(out + ".json", "w") as place:
+                json.dump([shot.x, shot.y, shot.restored.width, shot.restored.height], place)
+            widget.restore_button.click()
+            return
     QtCore.QTimer.singleShot(100, click)
 
 app = QtWidgets.QApplication(sys.argv[:1])  # kept: the dialog runs in this application
