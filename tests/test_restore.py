@@ -123,3 +123,16 @@ def test_auto_device_is_the_cpu_here_and_missing_gpus_are_explained():
         assert pick_device("auto").type in ("cpu", "mps")
         with pytest.raises(DeviceError, match="CUDA"):
             pick_device("cuda")
+
+
+def test_colours_that_are_not_numbers_are_refused_with_where_they_are(restorer):
+    """One NaN would spread over the whole result through the network; alpha is passed through untouched."""
+    image = np.concatenate([photo_like(20, 30), np.full((20, 30, 1), 255, np.uint8)], axis=2).astype(np.float32) / 255
+    image[4, 7, 2] = np.nan
+    image[9, 1, 0] = -np.inf
+    image[0, 0, 3] = np.nan
+    with pytest.raises(ImageError, match=r"2 pixel\(s\) .* not a number .* x=7, y=4"):
+        restorer.restore(image, "remove the noise")
+    image[4, 7, 2] = image[9, 1, 0] = 0.5
+    restored = restorer.restore(image, "remove the noise")
+    assert np.isfinite(restored[..., :3]).all() and np.isnan(restored[0, 0, 3])

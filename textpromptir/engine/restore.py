@@ -191,12 +191,28 @@ def _split(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
         raise ImageError("The image is empty (zero width or height).")
     if image.dtype == np.float32:
         scale = 1.0
+        _refuse_non_finite(image[:, :, :3])
     elif image.dtype in _INTEGER_SCALE:
         scale = _INTEGER_SCALE[image.dtype]
     else:
         raise ImageError(f"Unsupported pixel type {image.dtype}: use uint8, uint16 or float32.")
     alpha = image[:, :, 3:] if image.shape[2] == 4 else None
     return image[:, :, :3], alpha, scale
+
+
+def _refuse_non_finite(rgb: np.ndarray) -> None:
+    """One NaN or infinite colour would spread over the whole result through the network: refuse it.
+
+    Alpha is not the network's, and passes through as it is.
+    """
+    broken = ~np.isfinite(rgb).all(axis=-1)
+    if broken.any():
+        row, column = np.argwhere(broken)[0]
+        raise ImageError(
+            f"{int(broken.sum())} pixel(s) of this image have a colour that is not a number (NaN or infinity), "
+            f"the first at x={column}, y={row} from the area's top left corner. "
+            "Paint over them, or select an area without them, and try again."
+        )
 
 
 def _join(rgb: np.ndarray, alpha: np.ndarray | None, dtype: np.dtype, scale: float) -> np.ndarray:

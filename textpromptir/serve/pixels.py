@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from textpromptir.errors import ImageError
 from textpromptir_wire.frames import SAMPLE_BYTES, ProtocolError
 from textpromptir_wire.messages import Restore
 
@@ -15,12 +14,7 @@ def sample_dtype(sample_format: str) -> np.dtype:
 
 
 def decode_pixels(request: Restore, payload: bytearray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The request's pixels as (H, W, 4) RGBA of their own dtype, and the selection mask (H, W) if any.
-
-    Float pixels whose colour is not a number (NaN or infinite) are refused:
-    the network would spread one of them over the whole result. Alpha is
-    not the network's, and passes through as it is.
-    """
+    """The request's pixels as (H, W, 4) RGBA of their own dtype, and the selection mask (H, W) if any."""
     if len(payload) != request.payload_bytes:
         raise ProtocolError(f"The request says {request.payload_bytes} bytes of pixels but carries {len(payload)}.")
     width, height = request.width, request.height
@@ -28,23 +22,10 @@ def decode_pixels(request: Restore, payload: bytearray) -> tuple[np.ndarray, np.
     pixels = pixels.reshape(height, width, 4)
     if request.order == "BGRA":
         pixels = pixels[..., [2, 1, 0, 3]]
-    if pixels.dtype.kind == "f":
-        _refuse_non_finite(pixels)
     mask = None
     if request.mask:
         mask = np.frombuffer(payload, np.uint8, offset=request.pixel_bytes).reshape(height, width)
     return pixels, mask
-
-
-def _refuse_non_finite(pixels: np.ndarray) -> None:
-    broken = ~np.isfinite(pixels[..., :3]).all(axis=-1)
-    if broken.any():
-        row, column = np.argwhere(broken)[0]
-        raise ImageError(
-            f"{int(broken.sum())} pixel(s) of this layer have a colour that is not a number (NaN or infinity), "
-            f"the first at x={column}, y={row} from the area's top left corner. "
-            "Paint over them, or select an area without them, and try again."
-        )
 
 
 def encode_pixels(rgba: np.ndarray, sample_format: str, order: str) -> memoryview:
