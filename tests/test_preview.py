@@ -73,7 +73,7 @@ def test_a_window_around_the_centre_gives_the_same_preview(restorer: Restorer, p
 def test_strength_blends_restored_and_original_exactly(restorer: Restorer, dtype: type) -> None:
     scale = {np.uint8: 1, np.uint16: 257, np.float32: 1 / 255}[dtype]
     alpha = np.full((96, 128, 1), 200 * scale)
-    image = np.concatenate([photo_like(96, 128, seed=2) * scale, alpha], axis=-1).astype(dtype)
+    image = np.concatenate([photo_like(96, 128, seed=2).astype(np.float64) * scale, alpha], axis=-1).astype(dtype)
     restored = restorer.restore(image, PROMPT)
     for strength in (0.0, 0.37, 0.6):
         expected = restored[..., :3].astype(np.float64) * strength + image[..., :3].astype(np.float64) * (1 - strength)

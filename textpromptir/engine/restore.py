@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from .weights import SHIPPED_WEIGHTS, load_model
 DEFAULT_TILE = 512
 PREVIEW_SIZE = 320  # the side of a preview crop; it fits inside the core of any tile of the default grid
 _BLEND_ROWS = 1024  # rows blended at once: float64 copies of a whole 64 MP image would cost gigabytes
+PREVIEW_CACHE = 4  # restored preview tiles kept: moving the strength slider re-blends one instead of restoring it
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 CancelCheck = Callable[[], bool]
@@ -49,6 +52,7 @@ class Restorer:
         self.precision = half_precision(device)
         self.model = model.to(device, memory_format=torch.channels_last).eval().run_in_strips(device.type == "cpu")
         self.tile = tile
+        self._previews: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", tile: int = DEFAULT_TILE) -> Restorer:
@@ -117,6 +121,8 @@ class Restorer:
         context, and returns the crop of its core. `image` may be a window
         of a larger image of `shape` (height, width) whose top left corner
         lies at `origin` (x, y); the crop is in the larger image's coordinates.
+        The last PREVIEW_CACHE tiles restored stay: another strength on the
+        same pixels and prompt only blends again.
         """
         height, width = shape or image.shape[:2]
         multiple = self.model.config.size_multiple
@@ -133,10 +139,22 @@ class Restorer:
                 f"but only x {left}-{left + image.shape[1]}, y {top}-{top + image.shape[0]} were given."
             )
         pixels = image[tile.top - top : tile.bottom - top, tile.left - left : tile.right - left]
-        restored = self.restore(pixels, prompt, tile=0, strength=strength)
+        restored = blend(pixels, self._restored_tile(pixels, prompt), strength)
         return crop, restored[
             crop.top - tile.top : crop.bottom - tile.top, crop.left - tile.left : crop.right - tile.left
         ]
+
+    def _restored_tile(self, pixels: np.ndarray, prompt: str) -> np.ndarray:
+        """`pixels` restored as one tile, or the same restoration kept from an earlier preview of them."""
+        digest = hashlib.blake2b(np.ascontiguousarray(pixels).data, digest_size=16).digest()
+        key = (prompt, pixels.shape, pixels.dtype.str, digest)
+        if key in self._previews:
+            self._previews.move_to_end(key)
+        else:
+            self._previews[key] = self.restore(pixels, prompt, tile=0)
+            if len(self._previews) > PREVIEW_CACHE:
+                self._previews.popitem(last=False)
+        return self._previews[key]
 
     def _run_with_advice(self, patch: np.ndarray, text: torch.Tensor, tile: int) -> np.ndarray:
         try:
