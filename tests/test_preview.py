@@ -128,6 +128,7 @@ def worker_settings(weights_file, tmp_path_factory: pytest.TempPathFactory):
             os.environ[name] = value
 
 
+@pytest.mark.slow
 def test_dialog_preview_is_what_restore_paints(worker_settings, restorer: Restorer) -> None:
     """The dialog under PyQt6 with a real worker: type, preview, move the strength and the crop, Restore."""
     import os
