@@ -7,7 +7,7 @@ import torch
 
 from textpromptir.engine.weights import SHIPPED_WEIGHTS, load_model
 from textpromptir.text.encoder import TEXT_WEIGHTS, PromptEncoder
-from textpromptir.text.instructions import read_corpus
+from textpromptir.text.instructions import late_families, read_corpus
 from textpromptir.training.text_encoder import CORPUS_PATH, embeddings, projector_targets, prompt_error, refit_projector
 
 
@@ -29,7 +29,10 @@ def encoders() -> tuple[PromptEncoder, PromptEncoder]:
 def test_refit_gives_the_backbone_its_old_prompts(encoders):
     before, after = encoders
     corpus = read_corpus(CORPUS_PATH)
-    sample = random.Random(0).sample([item for item in corpus if item.split == "train" and item.labels], 600)
+    # The sentences before issue 22's families, as this test has always drawn them.
+    late = {fam.name for fam in late_families()}
+    earlier = [item for item in corpus if item.split == "train" and item.labels and item.template not in late]
+    sample = random.Random(0).sample(earlier, 600)
     held_out = [item for item in corpus if item.split == "val" and item.labels][::4]
     model = load_model(SHIPPED_WEIGHTS)
     untouched = {name: t.clone() for name, t in model.state_dict().items() if not name.startswith("prompt_projector.")}
