@@ -289,6 +289,26 @@ def test_a_pack_trains_without_the_pool_or_the_text_encoder(tmp_path, pool, monk
         cached_embeddings(packed)  # a cache of another corpus is made again, not trusted
 
 
+def test_the_prompt_bank_keeps_only_instructions_the_encoder_reads_as_labelled(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [
+        ("remove the noise", ["noise"]),
+        ("get rid of the grain in this photo", ["noise"]),
+        ("remove the rain streaks", ["noise"]),  # mislabelled: the encoder reads rain
+        ("remove the haze", ["haze"]),
+    ]
+    corpus.write_text(
+        "".join(
+            json.dumps({"text": text, "labels": labels, "strength": None, "template": "t.t", "split": "train"}) + "\n"
+            for text, labels in rows
+        )
+    )
+    monkeypatch.setattr("textpromptir.training.prompts.CORPUS_PATH", corpus)
+    bank = encode_corpus("a test corpus")
+    assert sorted(bank) == [("haze",), ("noise",)]
+    assert bank[("noise",)].shape == (2, 384) and bank[("haze",)].shape == (1, 384)
+
+
 def test_the_committed_configs_continue_the_committed_state():
     training = Path(__file__).resolve().parents[1] / "resources" / "training"
     step = steps_in(training / "lite-cpu.state.safetensors")

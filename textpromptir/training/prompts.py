@@ -12,11 +12,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from textpromptir.tasks import TASKS
 from textpromptir.text.encoder import TEXT_WEIGHTS
 from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
 from textpromptir.text.instructions import read_corpus
 
 PROMPTS_FILE = "prompts.safetensors"
+# How the bank chooses its instructions (encode_corpus); a cache made by another rule is made again.
+BANK_RULE = "the training split, as far as the encoder reads it right"
 
 
 class PromptBank:
@@ -65,7 +68,7 @@ def stored_fingerprint(path: Path) -> str | None:
 
 
 def corpus_fingerprint() -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(BANK_RULE.encode())
     for path in (CORPUS_PATH, TEXT_WEIGHTS):
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
@@ -74,11 +77,21 @@ def corpus_fingerprint() -> str:
 @functools.lru_cache(maxsize=1)
 def encode_corpus(fingerprint: str) -> dict[tuple[str, ...], torch.Tensor]:
     """Unit-length pooled embeddings of the corpus's training split, by label set; once per process and
-    `fingerprint` (the corpus and the encoder it was made from). Seconds on a CPU."""
-    from textpromptir.text.encoder import embed
+    `fingerprint` (the corpus and the encoder it was made from). Seconds on a CPU.
+
+    Only the instructions that the encoder reads as naming exactly their labels are kept: the
+    backbone acts on what the embedding conveys, and one the encoder misreads (a negation it
+    does not follow, say) would teach it to remove rain from an embedding that means haze.
+    """
+    from textpromptir.text.encoder import THRESHOLD, encode
 
     corpus = [item for item in read_corpus(CORPUS_PATH) if item.split == "train" and item.labels]
-    return {
-        labels: embed([item.text for item in corpus if item.labels == labels])
+    embeddings, task_logits, _ = encode([item.text for item in corpus])
+    named = torch.sigmoid(task_logits) >= THRESHOLD  # (N, tasks)
+    labelled = torch.tensor([[task in item.labels for task in TASKS] for item in corpus])
+    read_right = (named == labelled).all(dim=1)
+    kept = {
+        labels: [i for i, item in enumerate(corpus) if item.labels == labels and read_right[i]]
         for labels in sorted({item.labels for item in corpus})
     }
+    return {labels: embeddings[rows] for labels, rows in kept.items() if rows}
