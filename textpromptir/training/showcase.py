@@ -75,4 +75,3 @@ def main(argv: list[str] | None = None) -> int:
     showcase(args.data_root, args.weights).save(args.out, quality=88, optimize=True)
     print(f"wrote {args.out}")
     return 0
-
