@@ -76,8 +76,8 @@ def load_average(average: WeightAverage, path: Path) -> None:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether the CPU computes bf16 in hardware (avx512_bf16 or AMX): there bf16 autocast made a
-    training step 1.36x faster (DESIGN.md section 7); elsewhere it is emulated and slower than float32."""
+    """Whether the CPU computes bf16 in hardware (avx512_bf16 or AMX): only there can bf16 autocast
+    make a training step faster; elsewhere it is emulated and slower than float32."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
