@@ -27,7 +27,7 @@ EXAMPLES = (
     ("Low light", "brighten this night shot"),
     ("JPEG", "remove the JPEG artifacts"),
 )
-FEEDBACK_DELAY_MS = 350  # wait for a pause in typing before asking the worker
+FEEDBACK_DELAY_MS = 250  # wait for a pause in typing (longer than most gaps between keys) before asking
 STRENGTH_DELAY_MS = 250  # wait for the slider to rest before previewing again
 _UNSEEN = object()  # no strength word understood yet
 EXAMPLE_STYLE = "QPushButton#example { border: 1px solid palette(mid); border-radius: 9px; padding: 3px 10px; }"
