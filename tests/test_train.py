@@ -218,8 +218,9 @@ def test_evaluation_of_the_identity_model_scores_the_input(tmp_path, pool):
     assert [row.case for row in rows] == [
         "noise sigma 15", "noise sigma 25", "noise sigma 50", "rain", "haze", "blur", "low_light", "jpeg",
         "noise sigma 25",
+        *(f"held-out {task}" for task in ("noise", "rain", "haze", "blur", "low_light", "jpeg")),
     ]  # fmt: skip
-    assert rows[-1].prompt == "remove the rain streaks"  # the steering check
+    assert rows[8].prompt == "remove the rain streaks"  # the steering check, before the held-out pool
     for row in rows:
         assert row.photos == 2 and row.psnr == pytest.approx(row.input_psnr, abs=0.05)
     assert rows[0].input_psnr > rows[1].input_psnr > rows[2].input_psnr
