@@ -58,7 +58,7 @@ def test_each_room_imports_only_what_it_may(room):
 
 def test_the_engine_package_stays_small_enough_to_read():
     assert len(list((ROOT / "textpromptir").glob("*.py"))) <= 8
-    for folder in ("textpromptir", "plugin", "installer"):
+    for folder in ("textpromptir", "plugin", "installer", "tests", "benchmarks"):
         for path in (ROOT / folder).rglob("*.py"):
             lines = len(path.read_text(encoding="utf-8").splitlines())
             assert lines <= 450, f"{path.relative_to(ROOT)} has {lines} lines: split it by concern"
