@@ -10,7 +10,7 @@ from textpromptir.model import SIZES, ModelConfig, TextPromptIR, strips
 from textpromptir.model.attention import TransposedAttention
 from textpromptir.model.block import IntegratedTransformerBlock, NAFBlock
 from textpromptir.model.feedforward import GatedDconvFeedForward
-from textpromptir.model.growth import deepen
+from textpromptir.model.growth import grow
 from textpromptir.model.norm import LayerNorm2d
 from textpromptir.model.resampling import Upsample, make_upsample
 from textpromptir.model.text_modulation import TextModulation
@@ -63,7 +63,7 @@ def test_a_deepened_network_computes_what_the_trained_one_did_and_its_new_blocks
     trained = TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(1, 1, 1, 2))).eval()
     trained.output.reset_parameters()  # else both networks are the identity
     deep = TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(2, 2, 1, 4), refinement_blocks=1))
-    deepen(deep, trained)
+    grow(deep, trained)
     image, text = torch.rand(2, 3, 24, 40), torch.randn(2, 384)
     with torch.no_grad():  # the CPU's strip path
         assert torch.equal(deep.eval()(image, text), trained(image, text))
@@ -76,12 +76,41 @@ def test_a_deepened_network_computes_what_the_trained_one_did_and_its_new_blocks
         assert block.imta.body.project.weight.grad.abs().sum() > 0
 
 
-def test_only_depth_can_grow():
+def test_only_depth_and_the_upsampling_can_grow():
     trained = untrained_model()
     with pytest.raises(ValueError, match="only more blocks"):
-        deepen(TextPromptIR(dataclasses.replace(SIZES["lite"], width=16)), trained)
+        grow(TextPromptIR(dataclasses.replace(SIZES["lite"], width=16)), trained)
     with pytest.raises(ValueError, match="only more blocks"):
-        deepen(TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(1, 1, 1, 1))), trained)
+        grow(TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(1, 1, 1, 1))), trained)
+    smooth = TextPromptIR(dataclasses.replace(SIZES["lite"], upsample="bilinear"))
+    with pytest.raises(ValueError, match="bilinear upsampling"):
+        grow(TextPromptIR(SIZES["lite"]), smooth)  # a grid-free network is not turned back
+
+
+def test_pixel_shuffle_becomes_bilinear_with_the_mean_of_its_sub_pixel_kernels():
+    """Where the four sub-pixel kernels agree, pixel-shuffle is nearest-neighbour upsampling of one conv; the
+    converted network runs that conv and upsamples bilinearly, so on a smooth image both give nearly the same."""
+    torch.manual_seed(2)
+    trained = TextPromptIR(dataclasses.replace(SIZES["lite"], blocks=(1, 1, 1, 1))).eval()
+    trained.output.reset_parameters()
+    with torch.no_grad():
+        for upsample in trained.upsamples:
+            kernels = upsample[0].weight
+            kernels.copy_(
+                kernels.view(kernels.shape[0] // 4, 4, *kernels.shape[1:])[:, :1]
+                .expand_as(kernels.view(kernels.shape[0] // 4, 4, *kernels.shape[1:]))
+                .reshape_as(kernels)
+            )
+    smooth = TextPromptIR(dataclasses.replace(trained.config, upsample="bilinear")).eval()
+    grow(smooth, trained)
+    for level, upsample in enumerate(smooth.upsamples):
+        torch.testing.assert_close(upsample.conv.weight, trained.upsamples[level][0].weight[::4])
+    ramp = torch.linspace(0, 1, 64)
+    image = (ramp[None, :] * ramp[:, None]).expand(1, 3, 64, 64).contiguous()
+    text = torch.randn(1, 384)
+    with torch.no_grad():
+        before, after = trained(image, text), smooth(image, text)
+    assert (after - before).abs().mean() < 0.1 * (before - image).abs().mean()
 
 
 @pytest.mark.parametrize("channels, heads", [(16, 1), (64, 4)])
@@ -272,7 +301,7 @@ def test_a_deepened_naf_network_computes_what_the_trained_one_did():
     trained = TextPromptIR(dataclasses.replace(SIZES["naf"], blocks=(1, 1, 1, 2))).eval()
     trained.output.reset_parameters()
     deep = TextPromptIR(SIZES["naf"]).eval()
-    deepen(deep, trained)
+    grow(deep, trained)
     image, text = torch.rand(2, 3, 24, 40), torch.randn(2, 384)
     with torch.no_grad():
         torch.testing.assert_close(deep(image, text), trained(image, text))

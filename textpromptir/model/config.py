@@ -73,11 +73,12 @@ SIZES: dict[str, ModelConfig] = {
     "lite": ModelConfig(width=14, blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=0),
     # Candidates of the quality study (issue 19; training/study.py), not shipped: NAF blocks with the
     # text path, more blocks where the maps are small, bilinear upsampling; the hybrid attends at
-    # levels 2-3 only (a sixteenth and a sixty-fourth of the pixels) and differs from `naf` in nothing else.
+    # levels 2-3 only (a sixteenth and a sixty-fourth of the pixels), with fewer blocks there to stay in the
+    # 5 s/MP budget (blocks 1/2/4/8 measured 1.24x `lite`, 1/2/3/4 0.78x; benchmarks/STUDY.md).
     "naf": ModelConfig(
         width=16, blocks=(1, 2, 4, 8), heads=(1, 2, 4, 8), refinement_blocks=0, attention_from=4, upsample="bilinear"
     ),
     "hybrid": ModelConfig(
-        width=16, blocks=(1, 2, 4, 8), heads=(1, 2, 4, 8), refinement_blocks=0, attention_from=2, upsample="bilinear"
+        width=16, blocks=(1, 2, 3, 4), heads=(1, 2, 4, 8), refinement_blocks=0, attention_from=2, upsample="bilinear"
     ),
 }

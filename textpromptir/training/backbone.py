@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 
 from textpromptir.engine.device import half_precision, pick_device
-from textpromptir.model import SIZES, TextPromptIR
+from textpromptir.model import TextPromptIR
 
 from .config import TrainConfig, write_config
 from .patches import batch_loader, load_photos
@@ -65,7 +65,7 @@ def train_in_this_process(config: TrainConfig, log: Callable[[str], None]) -> Pa
     write_config(config, run_dir)
 
     torch.manual_seed(config.seed)
-    model = TextPromptIR(SIZES[config.size]).to(device, memory_format=torch.channels_last).train()
+    model = TextPromptIR(config.model_config()).to(device, memory_format=torch.channels_last).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     step = restore_state(model, optimiser, run_dir, config.start_from)
     network = data_parallel(model) if distributed else model

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textpromptir.model import SIZES, ModelConfig
+from textpromptir.model.resampling import UPSAMPLINGS
 from textpromptir.tasks import TASKS
 
 from .data import TRAINING_SIDE
@@ -16,6 +18,9 @@ from .recipe import LOSSES
 @dataclass
 class TrainConfig:
     size: str = "lite"
+    # The decoder's upsampling when not the size's own: "bilinear" turns a pixel-shuffle `start_from`
+    # into a network that cannot print a grid (model/growth.py).
+    upsample: str | None = None
     steps: int = 20_000
     batch: int = 8  # per process
     patch: int = 96
@@ -57,10 +62,19 @@ class TrainConfig:
     cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise ValueError(f"size {self.size!r} is not one of {list(SIZES)}")
+        if self.upsample not in (None, *UPSAMPLINGS):
+            raise ValueError(f"upsample {self.upsample!r} is not one of {list(UPSAMPLINGS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {list(LOSSES)}")
         if self.time_clock not in ("wall", "cpu"):
             raise ValueError(f"time_clock {self.time_clock!r} is neither 'wall' nor 'cpu'")
+
+    def model_config(self) -> ModelConfig:
+        """The network this run trains: its size, with the upsampling asked for."""
+        size = SIZES[self.size]
+        return dataclasses.replace(size, upsample=self.upsample) if self.upsample else size
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> TrainConfig:

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from textpromptir.engine.weights import load_model, save_weights, weights_notes
 from textpromptir.errors import WeightsError
 from textpromptir.model import ModelConfig, TextPromptIR
-from textpromptir.model.growth import can_deepen, deepen
+from textpromptir.model.growth import can_grow, grow
 
 
 def save_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, step: int, run_dir: Path) -> None:
@@ -40,12 +40,12 @@ def restore_state(model: TextPromptIR, optimiser: torch.optim.Optimizer, run_dir
     trained = load_model(state)
     if trained.config == model.config:
         model.load_state_dict(trained.state_dict())
-    elif can_deepen(trained, model):
-        deepen(model, trained)
+    elif can_grow(trained, model):
+        grow(model, trained)
     else:
         raise WeightsError(
             f"{state} holds a network of {shape(trained.config)}, which cannot grow into this run's "
-            f"{shape(model.config)} (growing adds blocks and changes nothing else): "
+            f"{shape(model.config)} (growing adds blocks or makes the upsampling bilinear, and changes nothing else): "
             "point start_from at a state of this size or of a shallower one, or leave it empty to start afresh."
         )
     step = int(weights_notes(state).get("trained_steps", "0"))
