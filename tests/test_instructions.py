@@ -214,7 +214,7 @@ def test_issue_22_families_leave_every_earlier_sentence_as_it_was(corpus, monkey
     """They are drawn last, so validation and the earlier training sentences are those the figures were made on."""
     from textpromptir.text import instructions
 
-    for name in ("CONTRAST_FAMILIES", "OUTCOME_FAMILIES", "EFFECT_FAMILIES", "PADDING_FAMILIES"):
+    for name in ("CONTRAST_FAMILIES", "EFFECT_FAMILIES", "PADDING_FAMILIES"):
         monkeypatch.setattr(instructions, name, ())
     monkeypatch.setattr(instructions, "SITUATION_FAMILIES", dict.fromkeys(TASKS, ()))
     earlier = build_corpus()

@@ -202,3 +202,48 @@ def test_emoji_and_a_few_foreign_words_are_left_out():
 def test_cli_explains_a_prompt_in_another_language(capsys):
     assert main(["understand", "supprimer le bruit de cette photo"]) == 2
     assert "English only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("prompt", "asked"),
+    [
+        ("Remove the haze so the skyline looks crisp and clear.", "Remove the haze."),
+        ("Take out the grain but keep the skin looking natural and sharp.", "Take out the grain."),
+        ("Brighten the hallway and keep it smooth, thanks", "Brighten the hallway, thanks"),
+        ("Dehaze it until it looks sharp", "Dehaze it"),
+        ("Remove the fog but don't make it look grainy.", "Remove the fog."),
+        ("Fix it so it isn't blurry", "Fix it so it isn't blurry"),  # a request, not how the result looks
+        ("keep the noise but remove the rain", "keep the noise but remove the rain"),
+    ],
+)
+def test_clauses_that_say_how_the_result_should_look_are_set_aside(prompt, asked):
+    assert reading.without_outcomes(prompt) == asked
+
+
+def test_an_outcome_adjective_does_not_add_the_degradation_it_belongs_to():
+    """ "crisp" and "sharp" are how deblurring is asked for; after a dehazing request they describe its result."""
+    assert understand("make it crisp and sharp").tasks == ("blur",)
+    assert understand("Remove the haze and make it sharp.").tasks == ("haze", "blur")
+    assert understand("Remove the haze so the skyline looks crisp and sharp.").tasks == ("haze",)
+    assert understand("Denoise the night sky so the stars look crisp.").tasks == ("noise",)
+
+
+def test_a_prompt_that_is_only_an_outcome_is_read_whole():
+    assert reading.without_outcomes("Make it so it looks less foggy") == "Make it"
+    assert understand("Make it so it looks less foggy").tasks == ("haze",)
+
+
+def test_story_sentences_around_a_request_add_nothing():
+    """Several pieces are several chances to misread one: there a degradation must be named at 0.9."""
+    story = (
+        "Last spring we visited my uncle, who lives in a small house near the old harbour. "
+        "We had a long lunch on his terrace and watched the fishing boats come in. "
+        "My grandmother kept all her letters in a tin box under the stairs for fifty years. "
+        "The drive home took four hours because of the holiday traffic on the coast road. "
+    )
+    assert understand(story + "Could you remove the noise?").tasks == ("noise",)  # the harbour read as haze at 0.64
+    assert understand(story + "Please brighten it. Remove the JPEG blocks too.").tasks == ("low_light", "jpeg")
+    several = text.combine("x", torch.zeros(2, 384), torch.tensor([[1.0, -9, -9, -9, -9, -9]] * 2), torch.zeros(2, 3))
+    assert several.confidences["noise"] == pytest.approx(0.731, abs=1e-3) and several.tasks == ()
+    single = text.combine("x", torch.zeros(1, 384), torch.tensor([[1.0, -9, -9, -9, -9, -9]]), torch.zeros(1, 3))
+    assert single.tasks == ("noise",)

@@ -42,7 +42,6 @@ from .phrases import (
     GENERIC_FAMILIES,
     MISSPELLINGS,
     NONE_FAMILIES,
-    OUTCOME_FAMILIES,
     PADDING_FAMILIES,
     SITUATION_FAMILIES,
     SLOT,
@@ -162,9 +161,9 @@ def normalise(text: str) -> str:
 
 
 def late_families() -> list[Family]:
-    """Issue 22's families (contrast, implied situations, outcomes, effects, padding), drawn last."""
+    """Issue 22's families (contrast, implied situations, effects, padding), drawn last."""
     situations = itertools.chain.from_iterable(SITUATION_FAMILIES.values())
-    return [*situations, *CONTRAST_FAMILIES, *OUTCOME_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES]
+    return [*situations, *CONTRAST_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES]
 
 
 def all_families() -> list[Family]:
@@ -353,7 +352,7 @@ def build_corpus(seed: int = 0) -> list[Instruction]:
     for name in TASKS:
         for fam in SITUATION_FAMILIES[name]:
             draw(fam, (name,), [{**COMMON_SLOTS, **VOCABULARY[name].slots(), **fam.slots}], fam.quota)
-    for fam in (*CONTRAST_FAMILIES, *OUTCOME_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES):
+    for fam in (*CONTRAST_FAMILIES, *EFFECT_FAMILIES, *PADDING_FAMILIES):
         for labels, denied, tables in late_draws(fam):
             draw(fam, labels, tables, fam.quota, denied)
     return corpus

@@ -137,6 +137,5 @@ CONTRAST_FAMILIES = families(load("families-contrast.json")["families"])
 SITUATION_FAMILIES = {
     name: families(records) for name, records in load("families-situations.json").items() if name != "about"
 }
-OUTCOME_FAMILIES = families(load("families-outcomes.json")["families"])
 EFFECT_FAMILIES = families(load("families-effects.json")["families"])
 PADDING_FAMILIES = families(load("families-padding.json")["families"])

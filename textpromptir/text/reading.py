@@ -7,7 +7,10 @@ another script or language is refused with a message that only English is
 understood; a word or phrase said three or more times in a row counts once,
 and so does a repeated sentence. What is left is read whole when it is short
 (most prompts), else sentence by sentence, and the readings are combined
-(`combine`); past MAX_CHARACTERS it is refused with a message.
+(`combine`); past MAX_CHARACTERS it is refused with a message. Clauses that
+say how the result should look ("so the sky looks crisp", "and keep the skin
+smooth") are read only when the rest of the prompt names nothing
+(`without_outcomes`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,22 @@ ENGLISH_WORDS = frozenset(
 ) | frozenset(("me", "remove", "make", "fix", "get", "rid", "can", "could", "you", "with", "from", "for", "too"))
 # Letters of scripts that write a word in one or two characters count as several letters.
 DENSE_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+
+
+# A clause that says how the result should look rather than what to remove: "..., so the skyline looks
+# crisp", "... and keep the skin smooth", "... but don't make it grainy". Its adjectives are other
+# degradations' goals (crisp, sharp: blur; smooth: noise; bright: low light), which the encoder would
+# read as requests; the clause runs to the next punctuation.
+_SUBJECT = r"(?:it|them|they|everything|the\s+[\w'-]+(?:\s+[\w'-]+)?)"
+OUTCOME_CLAUSE = re.compile(
+    r"(?:,\s*|\s+)(?:(?:and|but|while)\s+)?"
+    rf"(?:keep(?:ing)?\s+{_SUBJECT}\s+(?:looking\s+)?"
+    rf"|so\s+(?:that\s+)?{_SUBJECT}\s+(?:looks?|is|are|stays?|comes?\s+out)\b"
+    rf"|until\s+{_SUBJECT}\s+(?:looks?|is|are)\b"
+    rf"|(?:don't|do\s+not|without)\s+mak(?:e|ing)\s+{_SUBJECT}\s)"
+    r"[^.;!?,]*",
+    re.IGNORECASE,
+)
 
 
 class PromptNotEnglish(PromptError):
@@ -152,6 +171,11 @@ def clean(prompt: str, capabilities: str) -> str:
             f"(about 25 sentences). Say what to fix in a sentence or two. {EXAMPLES}"
         )
     return text
+
+
+def without_outcomes(text: str) -> str:
+    """The prompt without the clauses that say how the result should look (OUTCOME_CLAUSE)."""
+    return OUTCOME_CLAUSE.sub("", text).strip()
 
 
 def pieces(text: str) -> list[str]:

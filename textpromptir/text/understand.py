@@ -20,13 +20,19 @@ from textpromptir.errors import PromptError
 from textpromptir.tasks import STRENGTH_CLASSES, SUGGESTED_STRENGTH, TASK_NAMES, TASKS
 
 from .encoder import THRESHOLD, PromptEncoder, encode
-from .reading import clean, pieces, shorten, strongest
+from .reading import clean, pieces, shorten, strongest, without_outcomes
 
 CAPABILITIES = (
     "TextPromptIR removes noise and grain, rain streaks, haze and fog, blur, low light (photos too dark) "
     'and JPEG artifacts, one or several at a time. Try "remove the noise", "get rid of the rain and the haze" '
     'or "brighten this dark, grainy photo".'
 )
+
+
+# A prompt read in several pieces (a long one) gets several chances to misread a story sentence as a
+# request, so there a degradation must be named more clearly. 0.9 keeps the story sentences of the
+# held-out prompts out and every request sentence in (resources/instructions/README.md).
+SEVERAL_PIECES_THRESHOLD = 0.9
 
 
 class PromptRefused(PromptError):
@@ -62,17 +68,19 @@ def combine(
 ) -> Understanding:
     """One understanding from the readings of a prompt's pieces (one piece for most prompts).
 
-    A degradation counts when any piece names it, with its highest confidence;
-    the strength is that of the piece naming a degradation most clearly; the
-    semantic prompt is the mean of the pieces that name one, normalised.
+    A degradation counts when any piece names it (more clearly when there are
+    several pieces), with its highest confidence; the strength is that of the
+    piece naming a degradation most clearly; the semantic prompt is the mean of
+    the pieces that name one, normalised.
     """
+    threshold = THRESHOLD if len(task_logits) == 1 else SEVERAL_PIECES_THRESHOLD
     probabilities = torch.sigmoid(task_logits)
     confidences = {task: round(p, 4) for task, p in zip(TASKS, probabilities.amax(dim=0).tolist(), strict=True)}
-    asking = probabilities.amax(dim=1) >= THRESHOLD
+    asking = probabilities.amax(dim=1) >= threshold
     embedding = embeddings[0] if len(embeddings) == 1 else embeddings[asking if asking.any() else ~asking].mean(0)
     return Understanding(
         prompt=prompt,
-        tasks=tuple(task for task in TASKS if confidences[task] >= THRESHOLD),
+        tasks=tuple(task for task in TASKS if confidences[task] >= threshold),
         confidences=confidences,
         strength=STRENGTH_CLASSES[int(strength_logits[strongest(probabilities.tolist())].argmax())],
         embedding=nn.functional.normalize(embedding, dim=-1),
@@ -80,8 +88,23 @@ def combine(
 
 
 def read_cleaned(prompts: Sequence[str], encoder: PromptEncoder | None = None) -> list[Understanding]:
-    """Understandings of prompts that `check_prompt` has cleaned, all encoded together."""
-    split = [pieces(prompt) for prompt in prompts]
+    """Understandings of prompts that `check_prompt` has cleaned, all encoded together: each without
+    the clauses that say how the result should look, or whole when the rest names nothing."""
+    readings = read_texts(prompts, [without_outcomes(prompt) for prompt in prompts], encoder)
+    again = [
+        i for i, reading in enumerate(readings) if not reading.tasks and without_outcomes(prompts[i]) != prompts[i]
+    ]
+    whole = [prompts[i] for i in again]
+    for index, reading in zip(again, read_texts(whole, whole, encoder), strict=True):
+        readings[index] = reading
+    return readings
+
+
+def read_texts(prompts: Sequence[str], texts: Sequence[str], encoder: PromptEncoder | None) -> list[Understanding]:
+    """Understandings of `prompts`, read from `texts` (each a prompt or part of it), all encoded together."""
+    if not prompts:
+        return []
+    split = [pieces(text) for text in texts]
     embeddings, task_logits, strength_logits = encode([piece for parts in split for piece in parts], encoder)
     understandings, start = [], 0
     for prompt, parts in zip(prompts, split, strict=True):
