@@ -317,3 +317,4 @@ def test_the_committed_configs_continue_the_committed_state():
     assert cpu.start_from == gpu.start_from == "resources/training/lite-cpu.state.safetensors"
     assert cpu.cycle_start <= step < cpu.steps  # a committed state may be mid-cycle
     assert gpu.cycle_start == step  # a lent GPU begins a new warm restart from it
+    assert load_model(training / "lite-cpu.state.safetensors").config == cpu.model_config() == gpu.model_config()
