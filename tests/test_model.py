@@ -95,12 +95,8 @@ def test_pixel_shuffle_becomes_bilinear_with_the_mean_of_its_sub_pixel_kernels()
     trained.output.reset_parameters()
     with torch.no_grad():
         for upsample in trained.upsamples:
-            kernels = upsample[0].weight
-            kernels.copy_(
-                kernels.view(kernels.shape[0] // 4, 4, *kernels.shape[1:])[:, :1]
-                .expand_as(kernels.view(kernels.shape[0] // 4, 4, *kernels.shape[1:]))
-                .reshape_as(kernels)
-            )
+            by_position = upsample[0].weight.view(-1, 4, *upsample[0].weight.shape[1:])  # (C/2, 4, C, 3, 3)
+            by_position.copy_(by_position[:, :1].expand_as(by_position))
     smooth = TextPromptIR(dataclasses.replace(trained.config, upsample="bilinear")).eval()
     grow(smooth, trained)
     for level, upsample in enumerate(smooth.upsamples):

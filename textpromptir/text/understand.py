@@ -30,8 +30,8 @@ CAPABILITIES = (
 
 
 # A prompt read in several pieces (a long one) gets several chances to misread a story sentence as a
-# request, so there a degradation must be named more clearly. 0.9 keeps the story sentences of the
-# held-out prompts out and every request sentence in (resources/instructions/README.md).
+# request, so there a degradation must be named more clearly. With the shipped encoder 0.9 drops the
+# story sentences it misreads at 0.6-0.8 (resources/weights/README.md, "Reading rules").
 SEVERAL_PIECES_THRESHOLD = 0.9
 
 
@@ -90,10 +90,9 @@ def combine(
 def read_cleaned(prompts: Sequence[str], encoder: PromptEncoder | None = None) -> list[Understanding]:
     """Understandings of prompts that `check_prompt` has cleaned, all encoded together: each without
     the clauses that say how the result should look, or whole when the rest names nothing."""
-    readings = read_texts(prompts, [without_outcomes(prompt) for prompt in prompts], encoder)
-    again = [
-        i for i, reading in enumerate(readings) if not reading.tasks and without_outcomes(prompts[i]) != prompts[i]
-    ]
+    texts = [without_outcomes(prompt) for prompt in prompts]
+    readings = read_texts(prompts, texts, encoder)
+    again = [i for i, reading in enumerate(readings) if not reading.tasks and texts[i] != prompts[i]]
     whole = [prompts[i] for i in again]
     for index, reading in zip(again, read_texts(whole, whole, encoder), strict=True):
         readings[index] = reading

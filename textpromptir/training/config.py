@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textpromptir.model import SIZES, ModelConfig
-from textpromptir.model.resampling import UPSAMPLINGS
 from textpromptir.tasks import TASKS
 
 from .data import TRAINING_SIDE
@@ -64,8 +63,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.size not in SIZES:
             raise ValueError(f"size {self.size!r} is not one of {list(SIZES)}")
-        if self.upsample not in (None, *UPSAMPLINGS):
-            raise ValueError(f"upsample {self.upsample!r} is not one of {list(UPSAMPLINGS)}")
+        self.model_config()  # ModelConfig refuses an unknown upsampling
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {list(LOSSES)}")
         if self.time_clock not in ("wall", "cpu"):
