@@ -239,3 +239,23 @@ def test_contrast_sentences_ask_for_what_they_do_not_deny(corpus):
     assert {labels for labels in asked if len(labels) == 2} == set(itertools.combinations(TASKS, 2))
     denied = [item for item in corpus if item.template == "nearmiss.denied"]
     assert len(denied) >= 30 and all(item.labels == () for item in denied)
+
+
+def test_held_out_prompts_are_never_trained_on(corpus):
+    """An unseen held-out set is only a fair check while neither the corpus nor the written prompts say its words."""
+    folder = Path(DEFAULT_PATH).parent
+    trained = {normalise(item.text) for item in corpus} | {
+        normalise(item.text) for item in read_corpus(folder / "written.jsonl")
+    }
+    held_out = [item for path in sorted(folder.glob("held_out*.jsonl")) for item in read_corpus(path)]
+    assert len(held_out) >= 60
+    assert [item.text for item in held_out if normalise(item.text) in trained] == []
+
+
+def test_written_prompts_are_training_records():
+    written = read_corpus(Path(DEFAULT_PATH).parent / "written.jsonl")
+    assert len(written) >= 200
+    assert {item.split for item in written} == {"train"}
+    assert all(
+        set(item.labels) <= set(TASKS) and list(item.labels) == sorted(item.labels, key=TASKS.index) for item in written
+    )
