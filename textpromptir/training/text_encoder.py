@@ -38,7 +38,7 @@ from textpromptir.text.instructions import DEFAULT_PATH as CORPUS_PATH
 from textpromptir.text.instructions import Instruction, category, read_corpus
 from textpromptir.text.understand import check_prompt, read_cleaned
 
-# Prompts written after a round of training, one file per round, never trained on.
+# Prompts written by hand before a round of training and evaluated once after it; never trained on.
 HELD_OUT_PATHS = sorted(CORPUS_PATH.parent.glob("held_out*.jsonl"))
 # Prompts people wrote: the held-out sets of earlier rounds, once their figures were
 # recorded. Few beside the generated corpus, so each is seen WRITTEN_REPEATS times an epoch.
@@ -213,6 +213,12 @@ def predict(encoder: PromptEncoder, texts: Sequence[str]) -> tuple[list[tuple[st
     return found, [read[index].strength if index in read else None for index in range(len(texts))]
 
 
+def exact_share(encoder: PromptEncoder, items: Sequence[Instruction]) -> float:
+    """The share of `items` read as exactly their set of degradations."""
+    found, _ = predict(encoder, [item.text for item in items])
+    return sum(tuple(item.labels) == labels for item, labels in zip(items, found, strict=True)) / len(items)
+
+
 def report(name: str, items: Sequence[Instruction], found: Sequence[tuple[str, ...]], strengths: Sequence) -> str:
     """Exact-set accuracy, refusals of `none`, strength accuracy and a confusion matrix by category."""
     exact = sum(tuple(item.labels) == labels for item, labels in zip(items, found, strict=True))
@@ -348,13 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         encoder.load_tuned(args.weights)
         encoder.eval()
         training = [item for item in corpus if item.split == "train"]
-        found, _ = predict(encoder, [item.text for item in training])
-        exact = sum(tuple(item.labels) == labels for item, labels in zip(training, found, strict=True))
-        print(f"training set: exact set of degradations {exact / len(training):.1%}")
+        print(f"training set: exact set of degradations {exact_share(encoder, training):.1%}")
         written = read_corpus(WRITTEN_PATH)
-        found, _ = predict(encoder, [item.text for item in written])
-        exact = sum(tuple(item.labels) == labels for item, labels in zip(written, found, strict=True))
-        print(f"written prompts (trained on): exact set of degradations {exact / len(written):.1%}")
+        print(f"written prompts (trained on): exact set of degradations {exact_share(encoder, written):.1%}")
         validation = [item for item in corpus if item.split == "val"]
         print(report("validation", validation, *predict(encoder, [item.text for item in validation])))
         for path in HELD_OUT_PATHS:
