@@ -111,6 +111,16 @@ def test_training_mixes_realistic_and_classic_generators():
     assert 3 <= sum(classic) <= 17
 
 
+@pytest.mark.parametrize("share, classic_count", [(0.0, 20), (1.0, 0)])
+def test_realistic_share_chooses_the_family_per_degradation(share, classic_count):
+    shares = {"haze": share}
+    classic = [
+        np.array_equal(d.degrade(CLEAN, ["haze"], s, None), d.degrade(CLEAN, ["haze"], s, realistic_share=shares))
+        for s in range(20)
+    ]
+    assert sum(classic) == classic_count
+
+
 def test_camera_noise_is_correlated_across_neighbours_by_demosaicing():
     grey = np.full((128, 128, 3), 0.5, np.float32)
     settings = dataclasses.replace(d.TRAINING, jpeg_quality=((95.0, 95.0),))

@@ -30,6 +30,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     combination_share: float = 0.2  # share of samples with two degradations at once
+    # Per degradation, the share of samples from its realistic generator rather than the classic
+    # one (degradations.REALISTIC_SHARE where not named): the trade between the two validation pools.
+    realistic_share: dict[str, float] = field(default_factory=dict)
     longest_side: int = TRAINING_SIDE
     data_root: str = "data"
     run_dir: str = "runs/lite"
@@ -66,6 +69,9 @@ class TrainConfig:
         self.model_config()  # ModelConfig refuses an unknown upsampling
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {list(LOSSES)}")
+        unknown = set(self.realistic_share) - set(TASKS)
+        if unknown or not all(0.0 <= share <= 1.0 for share in self.realistic_share.values()):
+            raise ValueError(f"realistic_share needs degradations of {list(TASKS)} with shares in [0, 1]")
         if self.time_clock not in ("wall", "cpu"):
             raise ValueError(f"time_clock {self.time_clock!r} is neither 'wall' nor 'cpu'")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -361,12 +361,18 @@ REALISTIC: dict[str, RealisticDegradation] = {
 REALISTIC_SHARE = 0.5  # of training samples per degradation; the rest come from the classic generator
 
 
-def degrade(clean: np.ndarray, tasks: Sequence[str], seed: int, settings: Generators | None = TRAINING) -> np.ndarray:
+def degrade(
+    clean: np.ndarray,
+    tasks: Sequence[str],
+    seed: int,
+    settings: Generators | None = TRAINING,
+    realistic_share: Mapping[str, float] | None = None,
+) -> np.ndarray:
     """Apply `tasks` (one or several names of DEGRADATIONS) to a clean image, reproducibly.
 
     Each degradation comes from its realistic generator drawing from `settings`
-    (REALISTIC_SHARE of the time) or else from the classic one; `settings=None`
-    uses the classic generators only.
+    (its `realistic_share`, REALISTIC_SHARE where not given) or else from the
+    classic one; `settings=None` uses the classic generators only.
     """
     unknown = set(tasks) - set(DEGRADATIONS)
     if unknown or not tasks:
@@ -374,7 +380,8 @@ def degrade(clean: np.ndarray, tasks: Sequence[str], seed: int, settings: Genera
     rng = np.random.default_rng(seed)
     ordered = sorted(set(tasks), key=ORDER.index)
     # Which family each degradation comes from is drawn apart, so a classic pick matches settings=None.
-    realistic = np.random.default_rng((seed, 1)).random(len(ordered)) < REALISTIC_SHARE
+    shares = [(realistic_share or {}).get(task, REALISTIC_SHARE) for task in ordered]
+    realistic = np.random.default_rng((seed, 1)).random(len(ordered)) < shares
     image = clean.astype(np.float32)
     for task, from_settings in zip(ordered, realistic, strict=True):
         if settings is not None and from_settings:

@@ -31,9 +31,10 @@ def load_photos(root: Path, longest_side: int) -> list[np.ndarray]:
 
 
 def sample_pair(
-    photos: list[np.ndarray], labels: tuple[str, ...], patch: int, rng: random.Random
+    photos: list[np.ndarray], labels: tuple[str, ...], config: TrainConfig, rng: random.Random
 ) -> tuple[np.ndarray, np.ndarray]:
     """A clean patch and its degraded twin, (patch, patch, 3) float32 each."""
+    patch = config.patch
     photo = rng.choice(photos)
     side = patch * HAZE_CONTEXT if "haze" in labels else patch
     side = min(side, *photo.shape[:2])
@@ -46,7 +47,7 @@ def sample_pair(
     if rng.random() < 0.5:
         clean = clean[:, ::-1]
     clean = np.ascontiguousarray(clean)
-    return clean, degrade(clean, labels, seed=rng.getrandbits(32))
+    return clean, degrade(clean, labels, seed=rng.getrandbits(32), realistic_share=config.realistic_share)
 
 
 def batches(photos, bank: PromptBank, config: TrainConfig, rng: random.Random) -> Iterator[tuple]:
@@ -54,7 +55,7 @@ def batches(photos, bank: PromptBank, config: TrainConfig, rng: random.Random) -
         clean, degraded, texts = [], [], []
         for _ in range(config.batch):
             labels, embedding = bank.draw(rng, config.combination_share)
-            target, source = sample_pair(photos, labels, config.patch, rng)
+            target, source = sample_pair(photos, labels, config, rng)
             clean.append(target)
             degraded.append(source)
             texts.append(embedding)
