@@ -24,6 +24,7 @@ from textpromptir.text.instructions import (
     category,
     combos,
     counts,
+    late_draws,
     misspell,
     normalise,
     read_corpus,
@@ -33,6 +34,7 @@ from textpromptir.text.instructions import (
 )
 from textpromptir.text.phrases import (
     ADDED_FAMILIES,
+    CONTRAST_FAMILIES,
     GENERIC_FAMILIES,
     MISSPELLINGS,
     STRENGTH_WORDS,
@@ -259,3 +261,15 @@ def test_written_prompts_are_training_records():
     assert all(
         set(item.labels) <= set(TASKS) and list(item.labels) == sorted(item.labels, key=TASKS.index) for item in written
     )
+
+
+def test_two_degradations_denied_together_are_drawn_in_every_order_and_ask_for_none(corpus):
+    family = next(fam for fam in CONTRAST_FAMILIES if fam.roles == {"x", "y"})
+    draws = list(late_draws(family))
+    assert {labels for labels, _, _ in draws} == {()}
+    assert {denied for _, denied, _ in draws} == {f"{x}+{y}" for x, y in itertools.permutations(TASKS, 2)}
+    for _, denied, (table,) in draws:
+        first, second = denied.split("+")
+        assert table["noun_x"] == VOCABULARY[first].nouns and table["noun_y"] == VOCABULARY[second].nouns
+    sentences = [item for item in corpus if item.template == family.name]
+    assert len(sentences) >= 50 and all(item.labels == () for item in sentences)

@@ -181,7 +181,7 @@ def check_families() -> None:
     known = set(COMMON_SLOTS) | set(STRENGTH_WORDS)
     single = set(VOCABULARY["noise"].slots())
     roles = set().union(*(VOCABULARY["noise"].slots(suffix) for suffix in ("_a", "_b", "_c")))
-    denied = set(VOCABULARY["noise"].slots("_x"))
+    denied = set(VOCABULARY["noise"].slots("_x")) | set(VOCABULARY["noise"].slots("_y"))
     late = late_families()
     for fam in all_families():
         if fam.style not in STYLES + NONE_STYLES:
@@ -288,22 +288,27 @@ def role_slots(order: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
 
 def late_draws(fam: Family) -> Iterator[tuple[tuple[str, ...], str, list[dict[str, tuple[str, ...]]]]]:
-    """Each label set a shared late family is drawn for, the degradation it denies or adds ("" for none), and
+    """Each label set a shared late family is drawn for, the degradations it denies or adds ("+"-joined), and
     one slot table per order of the degradations asked for.
 
-    Roles a, b, c take the degradations asked for and x one more, denied or wanted as an effect; a family
-    without roles asks for one degradation in plain slots, or for nothing when it is a `none` family.
+    Roles a, b, c take the degradations asked for and x one more, denied or wanted as an effect (y a
+    second one denied, in every order with x); a family without roles asks for one degradation in plain
+    slots, or for nothing when it is a `none` family.
     """
-    wanted = sorted(fam.roles - {"x"})
+    wanted = sorted(fam.roles - {"x", "y"})
     if fam.none:
         label_sets: list[tuple[str, ...]] = [()]
     elif wanted:
         label_sets = list(itertools.combinations(TASKS, len(wanted)))
     else:
         label_sets = [(name,) for name in TASKS]
+    if "y" in fam.roles:
+        denials: list[tuple[str, ...]] = list(itertools.permutations(TASKS, 2))
+    else:
+        denials = [(name,) for name in TASKS] if "x" in fam.roles else [()]
     for labels in label_sets:
-        for denied in TASKS if "x" in fam.roles else ("",):
-            if denied in labels:
+        for denied in denials:
+            if set(denied) & set(labels):
                 continue
             tables = []
             for order in itertools.permutations(labels) if wanted else [()]:
@@ -312,10 +317,10 @@ def late_draws(fam: Family) -> Iterator[tuple[tuple[str, ...], str, list[dict[st
                     slots.update(VOCABULARY[name].slots(f"_{role}"))
                 if labels and not wanted:
                     slots.update(VOCABULARY[labels[0]].slots())
-                if denied:
-                    slots.update(VOCABULARY[denied].slots("_x"))
+                for role, name in zip("xy", denied, strict=False):
+                    slots.update(VOCABULARY[name].slots(f"_{role}"))
                 tables.append({**slots, **fam.slots})
-            yield labels, denied, tables
+            yield labels, "+".join(denied), tables
 
 
 def build_corpus(seed: int = 0) -> list[Instruction]:

@@ -19,7 +19,8 @@ from typing import Any
 from textpromptir.resources import resource
 
 SLOT = re.compile(r"\{(\w+)\}")
-ROLE = re.compile(r"\{\w+_([abcx])\}")  # a, b, c: degradations asked for; x: one denied or wanted as an effect
+# a, b, c: degradations asked for; x: one denied or wanted as an effect, y: a second one denied
+ROLE = re.compile(r"\{\w+_([abcxy])\}")
 
 
 def style_of(template: str) -> str:
@@ -38,6 +39,7 @@ class Vocabulary:
     terse_fragments: tuple[str, ...]  # what people type in a hurry: "less noise"
     jargon: tuple[str, ...]  # technical nouns: "ISO noise"
     tools: tuple[str, ...]  # an operation to run or apply: "a denoiser"
+    fine: tuple[str, ...]  # how a photo without it looks, said of a result or a photo: "razor sharp"
 
     def slots(self, suffix: str = "") -> dict[str, tuple[str, ...]]:
         """Slot lists named as templates use them; combos add a role suffix ("_a")."""
@@ -52,6 +54,7 @@ class Vocabulary:
             "tfrag": self.terse_fragments,
             "jargon": self.jargon,
             "tool": self.tools,
+            "fine": self.fine,
         }
         return {name + suffix: values for name, values in named.items()}
 
@@ -78,7 +81,7 @@ class Family:
 
     @property
     def roles(self) -> set[str]:
-        """The roles its patterns fill: "a", "b", "c" for degradations asked for, "x" for one denied or added."""
+        """The roles its patterns fill: "a", "b", "c" for degradations asked for, "x", "y" for those denied or added."""
         return set(ROLE.findall(" ".join(self.patterns)))
 
     @property
