@@ -19,12 +19,14 @@ pool's photos with a side of 2,000 px or more (the validation photos are all
 smaller than that; the comparison is between ways of running one network,
 not of its training), each shrunk to --side, hazed by
 `degradations.haze` with a depth map as smooth as a scene's (a 512 px depth
-proxy enlarged), and restored with "remove the haze". Printed per way: PSNR,
-and the low-band error spread: the mean distance of the error, averaged in
-64 px blocks, from its mean over the photo (in 1/255), which is what a
-blotchy sky looks like when the mean error is not.
+proxy enlarged) and a density (beta) spread evenly over the classic
+generator's range, light to heavy, and restored with "remove the haze".
+Printed per way and per third of that range: PSNR, and the low-band error
+spread: the mean distance of the error, averaged in 64 px blocks, from its
+mean over the photo (in 1/255), which is what a blotchy sky looks like when
+the mean error is not.
 
-    python benchmarks/tile_context.py [--weights PATH] [--crops 6] [--photos 3] [--side 2048] [--data-root data]
+    python benchmarks/tile_context.py [--weights PATH] [--crops 6] [--photos 12] [--side 2048] [--data-root data]
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ LARGE = 2000  # photos with a side at least this long
 BLOCK = 64  # the low-band error is measured in blocks of this many pixels
 CROP_CASES = ("haze", "held-out haze", "low_light", "held-out low_light", "rain", "noise sigma 25")
 CROP_TILES = (0, 256, 160)  # 0: the whole crop as one tile
+DENSITIES = (0.6, 2.5)  # the classic haze generator's range of beta
+THIRDS = ("light", "medium", "heavy")
 
 
 def resized(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
@@ -69,8 +73,8 @@ def large_photos(root: Path, count: int, seed: int = 0) -> list[Path]:
     return [found[i] for i in picked]
 
 
-def hazy_pair(path: Path, side: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(clean, hazy) float32 in [0, 1], the longest side `side`, haze with a scene-smooth depth."""
+def hazy_pair(path: Path, side: int, beta: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, hazy) float32 in [0, 1], the longest side `side`, haze of density beta with a scene-smooth depth."""
     image = Image.open(path).convert("RGB")
     scale = side / max(image.size)
     image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
@@ -79,7 +83,7 @@ def hazy_pair(path: Path, side: int, seed: int = 1) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng(seed)
     coarse = degradations.depth_proxy(max(height * 512 // side, 2), max(width * 512 // side, 2), rng)
     depth = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC))
-    return clean, degradations.haze(clean, rng, depth=depth).astype(np.float32)
+    return clean, degradations.haze(clean, rng, depth=depth, beta=beta).astype(np.float32)
 
 
 def restorations(restorer: Restorer, hazy: np.ndarray) -> dict[str, np.ndarray]:
@@ -119,18 +123,29 @@ def crop_table(restorer: Restorer, root: Path, crops: int) -> str:
 
 
 def large_photo_table(restorer: Restorer, root: Path, photos: int, side: int) -> str:
-    scores: dict[str, list[tuple[float, float]]] = {}
-    inputs = []
-    for path in large_photos(root, photos):
-        clean, hazy = hazy_pair(path, side)
-        inputs.append((psnr(hazy * 255, clean * 255), low_band_spread(hazy, clean)))
+    """Per way, PSNR and low-band spread in each third of the density range (light, medium, heavy haze)."""
+    paths = large_photos(root, photos)
+    betas = np.linspace(*DENSITIES, len(paths))
+    thirds = np.minimum((betas - DENSITIES[0]) / (DENSITIES[1] - DENSITIES[0]) * 3, 2).astype(int)
+    scores: dict[str, list[tuple[float, float]]] = {"input (hazy)": []}
+    for seed, (path, beta) in enumerate(zip(paths, betas, strict=True)):
+        clean, hazy = hazy_pair(path, side, beta, seed)
+        scores["input (hazy)"].append((psnr(hazy * 255, clean * 255), low_band_spread(hazy, clean)))
         for name, restored in restorations(restorer, hazy).items():
             restored = np.clip(restored, 0.0, 1.0)
             scores.setdefault(name, []).append((psnr(restored * 255, clean * 255), low_band_spread(restored, clean)))
-    lines = [f"{len(inputs)} hazy photos of {side} px\n", "| way | PSNR (dB) | low-band error spread (1/255) |"]
-    lines.append("| --- | --- | --- |")
-    for name, rows in {"input (hazy)": inputs, **scores}.items():
-        lines.append(f"| {name} | {np.mean([r[0] for r in rows]):.2f} | {np.mean([r[1] for r in rows]):.1f} |")
+    counts = [int(np.sum(thirds == third)) for third in range(3)]
+    present = [third for third in range(3) if counts[third]]
+    header = " | ".join(f"{THIRDS[third]} ({counts[third]})" for third in present)
+    lines = [
+        f"{len(paths)} hazy photos of {side} px, beta {DENSITIES[0]}-{DENSITIES[1]}: PSNR dB / low-band spread 1/255\n",
+        f"| way | {header} | all |",
+        "| --- " * (len(present) + 2) + "|",
+    ]
+    for name, rows in scores.items():
+        rows = np.asarray(rows)
+        cells = [rows[thirds == third].mean(axis=0) for third in present] + [rows.mean(axis=0)]
+        lines.append(f"| {name} | " + " | ".join(f"{cell[0]:.2f} / {cell[1]:.1f}" for cell in cells) + " |")
     return "\n".join(lines)
 
 
@@ -138,7 +153,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None, help="restoration weights (default: the shipped ones)")
     parser.add_argument("--crops", type=int, default=6, help="validation crops for the first table (0: skip it)")
-    parser.add_argument("--photos", type=int, default=3, help="large photos for the second table (0: skip it)")
+    parser.add_argument("--photos", type=int, default=12, help="large photos for the second table (0: skip it)")
     parser.add_argument("--side", type=int, default=2048)
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     args = parser.parse_args()

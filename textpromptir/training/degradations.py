@@ -114,11 +114,14 @@ def depth_proxy(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     return (depth - depth.min()) / max(float(depth.max() - depth.min()), 1e-6)
 
 
-def haze(image: np.ndarray, rng: np.random.Generator, depth: np.ndarray | None = None) -> np.ndarray:
-    """Atmospheric scattering: I = J t + A (1 - t), with t = exp(-beta d)."""
+def haze(
+    image: np.ndarray, rng: np.random.Generator, depth: np.ndarray | None = None, beta: float | None = None
+) -> np.ndarray:
+    """Atmospheric scattering: I = J t + A (1 - t), with t = exp(-beta d); beta drawn when not given."""
     height, width = image.shape[:2]
     depth = depth_proxy(height, width, rng) if depth is None else depth
-    beta = rng.uniform(0.6, 2.5)
+    drawn = rng.uniform(0.6, 2.5)  # drawn even when given, so the airlight is the same for every beta
+    beta = drawn if beta is None else beta
     airlight = rng.uniform(0.7, 1.0) * np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.05, 0.05, 3)
     transmission = np.exp(-beta * depth)[..., None]
     return quantise(image * transmission + np.clip(airlight, 0, 1).astype(np.float32) * (1.0 - transmission))
